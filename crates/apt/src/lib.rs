@@ -1,0 +1,1 @@
+//! basalt-apt (placeholder until its owner fills it).

@@ -1,0 +1,1 @@
+//! basalt-cpio (placeholder until its owner fills it).

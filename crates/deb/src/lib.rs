@@ -1,0 +1,1 @@
+//! basalt-deb (placeholder until its owner fills it).

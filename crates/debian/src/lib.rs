@@ -1,0 +1,1 @@
+//! basalt-debian (placeholder until its owner fills it).

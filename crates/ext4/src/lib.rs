@@ -1,0 +1,1 @@
+//! basalt-ext4 (placeholder until its owner fills it).

@@ -1,0 +1,1 @@
+//! basalt-fat (placeholder until its owner fills it).

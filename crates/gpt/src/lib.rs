@@ -1,0 +1,1 @@
+//! basalt-gpt (placeholder until its owner fills it).

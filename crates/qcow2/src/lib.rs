@@ -1,0 +1,1 @@
+//! basalt-qcow2 (placeholder until its owner fills it).

@@ -1,0 +1,1 @@
+//! basalt-verity (placeholder until its owner fills it).
