@@ -1,1 +1,11 @@
-//! basalt-debian (placeholder until its owner fills it).
+//! basalt-debian: exact dpkg version ordering, deb822 control-data parsing,
+//! package relationship parsing, Packages indices and a deterministic
+//! dependency resolver. See README.md for the algorithm.
+
+pub mod control;
+pub mod relation;
+pub mod version;
+
+pub use control::{ControlError, ControlErrorKind, Field, Paragraph, ParseOptions};
+pub use relation::{ArchQual, Constraint, Group, Op, Relation, RelationError};
+pub use version::{Version, VersionError};
