@@ -14,7 +14,8 @@ use std::fmt;
 /// A parsed Debian version.
 ///
 /// Equality is dpkg equality (`1.0` == `1.00` == `0:1.0-0`), consistent with `Ord`.
-/// `Display` omits a zero epoch, so `0:1.0` displays as `1.0` (same ordering).
+/// `Display` omits a zero epoch (unless needed to re-parse), so `0:1.0` displays
+/// as `1.0`, which compares equal.
 #[derive(Debug, Clone)]
 pub struct Version {
     /// Epoch; 0 when absent.
@@ -213,7 +214,9 @@ impl Eq for Version {}
 
 impl fmt::Display for Version {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.epoch != 0 {
+        // A zero epoch is omitted unless the upstream part has a colon, which
+        // would otherwise be read back as the epoch separator.
+        if self.epoch != 0 || self.upstream.contains(':') {
             write!(f, "{}:", self.epoch)?;
         }
         f.write_str(&self.upstream)?;
@@ -297,6 +300,7 @@ mod tests {
                 "2.0~rc1+dfsg-1.1",
             ),
             ("abc", 0, "abc", "", "abc"),
+            ("0:0:", 0, "0:", "", "0:0:"),
         ];
         for (text, epoch, up, rev, shown) in table {
             let parsed = v(text);
