@@ -3,9 +3,13 @@
 //! dependency resolver. See README.md for the algorithm.
 
 pub mod control;
+pub mod index;
+pub mod package;
 pub mod relation;
 pub mod version;
 
 pub use control::{ControlError, ControlErrorKind, Field, Paragraph, ParseOptions};
+pub use index::{AddStats, IndexError, PackageIndex, Provider};
+pub use package::{MultiArch, Package, PackageError, PackageErrorKind, Priority};
 pub use relation::{ArchQual, Constraint, Group, Op, Relation, RelationError};
 pub use version::{Version, VersionError};
