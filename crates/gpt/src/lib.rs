@@ -1,1 +1,33 @@
-//! basalt-gpt (placeholder until its owner fills it).
+//! basalt-gpt: GUID Partition Table planning, writing and reading.
+//!
+//! [`DiskLayout::plan`] places partitions (1 MiB aligned, validated) and
+//! [`DiskLayout::write_headers`] writes the protective MBR, primary and
+//! backup headers and entry arrays. [`read_gpt`] checks a GPT's CRCs and
+//! decodes it; [`relocate_backup`] and [`grow_partition_to_end`] serve the
+//! first boot after the disk was enlarged. Sector size is 512 bytes.
+//!
+//! The reading side uses only std (no allocation-heavy or native
+//! dependencies), so the provisioner's static /init can link it.
+
+mod attrs;
+mod crc32;
+mod entry;
+mod error;
+mod guid;
+mod header;
+mod layout;
+mod mbr;
+mod read;
+mod write;
+
+pub use attrs::Attributes;
+pub use crc32::crc32;
+pub use entry::{ENTRY_SIZE, NAME_UNITS, PartitionEntry};
+pub use error::{GptError, Result};
+pub use guid::{Guid, guid_from_seed, types};
+pub use header::{GptHeader, SECTOR};
+pub use layout::{
+    ALIGN, BACKUP_SECTORS, DiskLayout, FIRST_USABLE_LBA, PartSize, PartSpec, Partition,
+};
+pub use mbr::protective_mbr;
+pub use read::{Gpt, grow_partition_to_end, read_gpt, relocate_backup};
