@@ -1,0 +1,124 @@
+//! The modules an initramfs must load, in order, for a list of wanted ones.
+
+use std::collections::{HashMap, HashSet};
+
+use basalt_tree::Tree;
+
+use crate::depmod::{file_bytes, module_dir};
+use crate::error::KmodError;
+use crate::names::{modname, normalize_name};
+
+struct DepFile {
+    /// module name -> (relpath, dependency relpaths as listed).
+    lines: HashMap<String, (String, Vec<String>)>,
+}
+
+fn parse_dep(dir: &str, bytes: &[u8]) -> Result<DepFile, KmodError> {
+    let file = format!("{dir}/modules.dep");
+    let mut lines = HashMap::new();
+    for (n, line) in String::from_utf8_lossy(bytes).lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let (path, deps) = line.split_once(':').ok_or_else(|| KmodError::BadDepFile {
+            file: file.clone(),
+            line: n + 1,
+            why: "no ':' after the module path".into(),
+        })?;
+        let deps = deps.split_whitespace().map(str::to_string).collect();
+        lines.insert(modname(path), (path.to_string(), deps));
+    }
+    Ok(DepFile { lines })
+}
+
+/// Pre-softdeps of each module from modules.softdep (`softdep m pre: a b post: c`).
+fn parse_softdep_pre(bytes: &[u8]) -> HashMap<String, Vec<String>> {
+    let mut out: HashMap<String, Vec<String>> = HashMap::new();
+    for line in String::from_utf8_lossy(bytes).lines() {
+        let mut words = line.split_whitespace();
+        if words.next() != Some("softdep") {
+            continue;
+        }
+        let Some(m) = words.next() else { continue };
+        let mut in_pre = false;
+        for w in words {
+            match w {
+                "pre:" => in_pre = true,
+                "post:" => in_pre = false,
+                name if in_pre => out
+                    .entry(normalize_name(m))
+                    .or_default()
+                    .push(normalize_name(name)),
+                _ => {}
+            }
+        }
+    }
+    out
+}
+
+/// The absolute tree paths of `wanted` (module names) and everything they
+/// need, in an order that loads every module after its dependencies.
+/// Modules built into the kernel (modules.builtin) are skipped silently; a
+/// name that is neither a module nor built in is an error. Pre-softdeps
+/// (`softdep x pre: y`) that exist as modules are loaded before `x`; ones
+/// that do not exist are skipped, as modprobe does. Needs depmod's output
+/// (modules.dep) in the tree.
+pub fn load_order(tree: &Tree, kver: &str, wanted: &[&str]) -> Result<Vec<String>, KmodError> {
+    let dir = module_dir(tree, kver)?;
+    let dep_bytes =
+        file_bytes(tree, &format!("{dir}/modules.dep"))?.ok_or_else(|| KmodError::BadDepFile {
+            file: format!("{dir}/modules.dep"),
+            line: 0,
+            why: "missing; run depmod first".into(),
+        })?;
+    let dep = parse_dep(&dir, &dep_bytes)?;
+    let soft = parse_softdep_pre(
+        &file_bytes(tree, &format!("{dir}/modules.softdep"))?.unwrap_or_default(),
+    );
+    let builtin: HashSet<String> = file_bytes(tree, &format!("{dir}/modules.builtin"))?
+        .map(|b| String::from_utf8_lossy(&b).lines().map(modname).collect())
+        .unwrap_or_default();
+
+    let mut out: Vec<String> = Vec::new();
+    let mut done: HashSet<String> = HashSet::new();
+    let mut visiting: HashSet<String> = HashSet::new();
+    for w in wanted {
+        let name = normalize_name(w);
+        if !dep.lines.contains_key(&name) {
+            if builtin.contains(&name) {
+                continue;
+            }
+            return Err(KmodError::UnknownModule(w.to_string()));
+        }
+        add(&name, &dep, &soft, &dir, &mut out, &mut done, &mut visiting);
+    }
+    Ok(out)
+}
+
+fn add(
+    name: &str,
+    dep: &DepFile,
+    soft: &HashMap<String, Vec<String>>,
+    dir: &str,
+    out: &mut Vec<String>,
+    done: &mut HashSet<String>,
+    visiting: &mut HashSet<String>,
+) {
+    if done.contains(name) || !visiting.insert(name.to_string()) {
+        return;
+    }
+    let Some((path, deps)) = dep.lines.get(name) else {
+        return;
+    };
+    for pre in soft.get(name).into_iter().flatten() {
+        if dep.lines.contains_key(pre) {
+            add(pre, dep, soft, dir, out, done, visiting);
+        }
+    }
+    // modules.dep lists users before what they use: load from the end.
+    for d in deps.iter().rev() {
+        add(&modname(d), dep, soft, dir, out, done, visiting);
+    }
+    out.push(format!("{dir}/{path}"));
+    done.insert(name.to_string());
+}
