@@ -1,0 +1,522 @@
+//! Planning: validate the tree, number the inodes, scan contents for holes,
+//! size the filesystem and allocate every block. Nothing is written here.
+
+use std::collections::HashMap;
+
+use basalt_tree::{Content, Kind, Tree, parent};
+
+use crate::alloc::Allocator;
+use crate::dir::{self, DirEntry};
+use crate::error::Error;
+use crate::extent_tree::{self, Ext};
+use crate::format::dirent::{FT_BLKDEV, FT_CHRDEV, FT_DIR, FT_FIFO, FT_REG_FILE, FT_SYMLINK};
+use crate::format::extent::EXT_INIT_MAX_LEN;
+use crate::format::inode::{I_BLOCK_SIZE, S_IFDIR, S_IFREG, Timestamp};
+use crate::format::{BLOCK_SIZE, BLOCKS_PER_GROUP, FIRST_INO, JOURNAL_INO, LINK_MAX, NAME_LEN_MAX, ROOT_INO};
+use crate::geometry::Geometry;
+use crate::options::{Mode, Options};
+use crate::scan;
+use crate::xattrs::{self, Placement};
+
+/// lost+found gets this many blocks, like mke2fs (16 KiB).
+const LOST_FOUND_BLOCKS: usize = 4;
+const LOST_FOUND: &str = "/lost+found";
+/// Sizing iterations before giving up (converges in two or three).
+const MAX_SIZING_ROUNDS: usize = 32;
+
+/// What an inode holds.
+#[derive(Debug)]
+pub(crate) enum Body<'t> {
+    Dir { dir: usize },
+    File { content: &'t Content, path: &'t str, runs: Vec<(u64, u64)> },
+    FastSymlink(&'t [u8]),
+    SlowSymlink(&'t [u8]),
+    Device { major: u32, minor: u32 },
+    Fifo,
+    Journal { blocks: u64 },
+}
+
+#[derive(Debug)]
+pub(crate) struct InodePlan<'t> {
+    pub ino: u32,
+    /// Full `i_mode` (type and permission bits).
+    pub mode: u16,
+    pub uid: u32,
+    pub gid: u32,
+    pub time: i64,
+    pub links: u16,
+    pub size: u64,
+    pub body: Body<'t>,
+    pub xattrs: Placement,
+    // Filled by the layout:
+    pub extents: Vec<Ext>,
+    pub tree_blocks: Vec<u64>,
+    pub xattr_block: Option<u64>,
+}
+
+impl InodePlan<'_> {
+    pub fn uses_extents(&self) -> bool {
+        !matches!(self.body, Body::FastSymlink(_) | Body::Device { .. } | Body::Fifo)
+    }
+    /// Blocks charged to the inode (data, tree, xattr block).
+    pub fn block_count(&self) -> u64 {
+        let data: u64 = self.extents.iter().map(|e| u64::from(e.len)).sum();
+        data + self.tree_blocks.len() as u64 + u64::from(self.xattr_block.is_some())
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct DirPlan<'t> {
+    pub entries: Vec<DirEntry<'t>>,
+    pub block_starts: Vec<usize>,
+}
+
+/// A validated, fully laid out filesystem, ready to be written.
+#[derive(Debug)]
+pub struct Plan<'t> {
+    pub(crate) opts: Options,
+    pub(crate) geo: Geometry,
+    pub(crate) inodes: Vec<InodePlan<'t>>,
+    pub(crate) dirs: Vec<DirPlan<'t>>,
+    pub(crate) last_ino: u32,
+    pub(crate) block_bitmaps: Vec<u64>,
+    pub(crate) inode_bitmaps: Vec<u64>,
+    pub(crate) inode_tables: Vec<u64>,
+    /// Allocated runs (excluding the fixed superblock/descriptor copies).
+    pub(crate) runs: Vec<(u64, u64)>,
+    pub(crate) size_bytes: u64,
+}
+
+impl Plan<'_> {
+    /// Size of the image in bytes (for Writable mode, the requested size).
+    pub fn size_bytes(&self) -> u64 {
+        self.size_bytes
+    }
+    /// Blocks in the filesystem.
+    pub fn block_count(&self) -> u64 {
+        self.geo.blocks
+    }
+    pub fn inode_count(&self) -> u32 {
+        self.geo.inodes_count()
+    }
+    /// Inodes in use (the highest used inode number).
+    pub fn used_inodes(&self) -> u32 {
+        self.last_ino
+    }
+    /// Blocks in use, metadata included.
+    pub fn used_blocks(&self) -> u64 {
+        let fixed: u64 = self
+            .geo
+            .fixed_ranges(u64::from(self.geo.groups))
+            .iter()
+            .map(|(s, e)| e.min(&self.geo.blocks) - s)
+            .sum();
+        fixed + self.runs.iter().map(|r| r.1).sum::<u64>()
+    }
+}
+
+/// mke2fs' journal size for a filesystem of `blocks` 4 KiB blocks
+/// (`ext2fs_default_journal_size`).
+pub fn default_journal_blocks(blocks: u64) -> Option<u64> {
+    Some(match blocks {
+        0..2048 => return None,
+        2048..32768 => 1024,
+        32768..262144 => 4096,
+        262144..524288 => 8192,
+        524288..4194304 => 16384,
+        4194304..8388608 => 32768,
+        8388608..16777216 => 65536,
+        16777216..33554432 => 131072,
+        _ => 262144,
+    })
+}
+
+fn time_ok(what: &str, secs: i64) -> Result<(), Error> {
+    match Timestamp::encode(secs) {
+        Some(_) => Ok(()),
+        None => Err(Error::TimeOutOfRange { what: what.to_string(), secs }),
+    }
+}
+
+fn file_type(kind: &Kind) -> u8 {
+    match kind {
+        Kind::Dir => FT_DIR,
+        Kind::File(_) | Kind::HardLink(_) => FT_REG_FILE,
+        Kind::Symlink(_) => FT_SYMLINK,
+        Kind::CharDevice { .. } => FT_CHRDEV,
+        Kind::BlockDevice { .. } => FT_BLKDEV,
+        Kind::Fifo => FT_FIFO,
+    }
+}
+
+fn check_options(o: &Options) -> Result<(), Error> {
+    if o.block_size != 4096 {
+        return Err(Error::BlockSize(o.block_size));
+    }
+    if o.label.len() > 16 {
+        return Err(Error::LabelTooLong(o.label.clone()));
+    }
+    if o.timestamp < 0 || o.timestamp > i64::from(u32::MAX) + (255i64 << 32) {
+        return Err(Error::TimeOutOfRange { what: "options.timestamp".into(), secs: o.timestamp });
+    }
+    if o.reserved_percent > 50 {
+        return Err(Error::Option(format!("reserved_percent {} is above 50", o.reserved_percent)));
+    }
+    if o.inode_ratio == Some(0) {
+        return Err(Error::Option("inode_ratio must be positive".into()));
+    }
+    if let Mode::ReadOnly { slack_percent } = o.mode
+        && slack_percent > 1000
+    {
+        return Err(Error::Option(format!("slack_percent {slack_percent} is above 1000")));
+    }
+    Ok(())
+}
+
+/// Validate `tree` and lay out the filesystem described by `opts`.
+pub fn plan<'t>(tree: &'t Tree, opts: &Options) -> Result<Plan<'t>, Error> {
+    check_options(opts)?;
+    tree.validate()?;
+    let (mut inodes, dirs, last_ino) = collect(tree, opts)?;
+    let used_inodes = u64::from(last_ino);
+    let data_blocks: u64 = inodes.iter().map(estimate_blocks).sum();
+    let ratio_inodes = |blocks: u64| opts.inode_ratio.map_or(0, |r| blocks * BLOCK_SIZE / r);
+
+    match opts.mode {
+        Mode::Writable { size_bytes } => {
+            if size_bytes == 0 || size_bytes % BLOCK_SIZE != 0 {
+                return Err(Error::BadSize { size_bytes });
+            }
+            let mut blocks = size_bytes / BLOCK_SIZE;
+            let probe = Geometry::new(blocks, 1)?;
+            let last = probe.groups - 1;
+            if last > 0 && crate::geometry::group_has_super(u64::from(last)) && probe.group_len(last) < probe.super_len() + 50 {
+                // Like mke2fs: drop a last group too small for its backup.
+                blocks = probe.group_start(last);
+            }
+            let journal = default_journal_blocks(blocks).ok_or(Error::TooSmall { blocks })?;
+            let ratio = opts.inode_ratio.unwrap_or(16384);
+            let want_inodes = used_inodes.max(blocks * BLOCK_SIZE / ratio);
+            let geo = Geometry::new(blocks, want_inodes)?;
+            add_journal(&mut inodes, journal, opts.timestamp);
+            let lay = layout(&mut inodes, &dirs, &geo);
+            if lay.end > blocks {
+                return Err(Error::DoesNotFit { size_bytes, needed_bytes: lay.end * BLOCK_SIZE });
+            }
+            Ok(finish(opts, geo, inodes, dirs, last_ino, lay, size_bytes))
+        }
+        Mode::ReadOnly { slack_percent } => {
+            let slack = u64::from(slack_percent);
+            let want_inodes = used_inodes + (used_inodes * slack).div_ceil(100);
+            let itable = want_inodes.div_ceil(16);
+            let mut blocks = (2 + 2 + itable + data_blocks).max(64);
+            for _ in 0..MAX_SIZING_ROUNDS {
+                let want = want_inodes.max(ratio_inodes(blocks));
+                let min_groups = want.div_ceil(u64::from(crate::format::MAX_INODES_PER_GROUP));
+                blocks = blocks.max((min_groups.saturating_sub(1)) * BLOCKS_PER_GROUP + 64);
+                let geo = Geometry::new(blocks, want)?;
+                let lay = layout(&mut inodes, &dirs, &geo);
+                let mut need = lay.end + (lay.end * slack).div_ceil(100);
+                // Keep a last group that holds a backup big enough for it.
+                let groups = need.div_ceil(BLOCKS_PER_GROUP);
+                let last_start = (groups - 1) * BLOCKS_PER_GROUP;
+                if groups > 1 && crate::geometry::group_has_super(groups - 1) {
+                    need = need.max(last_start + geo.super_len() + 50);
+                }
+                if need <= blocks {
+                    let size = blocks * BLOCK_SIZE;
+                    return Ok(finish(opts, geo, inodes, dirs, last_ino, lay, size));
+                }
+                blocks = need.max(blocks + 1);
+            }
+            Err(Error::Option("filesystem size did not converge".into()))
+        }
+    }
+}
+
+fn finish<'t>(
+    opts: &Options,
+    geo: Geometry,
+    inodes: Vec<InodePlan<'t>>,
+    dirs: Vec<DirPlan<'t>>,
+    last_ino: u32,
+    lay: Layout,
+    size_bytes: u64,
+) -> Plan<'t> {
+    Plan {
+        opts: opts.clone(),
+        geo,
+        inodes,
+        dirs,
+        last_ino,
+        block_bitmaps: lay.block_bitmaps,
+        inode_bitmaps: lay.inode_bitmaps,
+        inode_tables: lay.inode_tables,
+        runs: lay.runs,
+        size_bytes,
+    }
+}
+
+fn add_journal(inodes: &mut Vec<InodePlan<'_>>, blocks: u64, time: i64) {
+    let pos = inodes.iter().position(|i| i.ino > JOURNAL_INO).unwrap_or(inodes.len());
+    inodes.insert(
+        pos,
+        InodePlan {
+            ino: JOURNAL_INO,
+            mode: S_IFREG | 0o600,
+            uid: 0,
+            gid: 0,
+            time,
+            links: 1,
+            size: blocks * BLOCK_SIZE,
+            body: Body::Journal { blocks },
+            xattrs: Placement::default(),
+            extents: Vec::new(),
+            tree_blocks: Vec::new(),
+            xattr_block: None,
+        },
+    );
+}
+
+/// A lower bound of the blocks an inode needs (no splits assumed).
+fn estimate_blocks(i: &InodePlan<'_>) -> u64 {
+    let data = match &i.body {
+        Body::File { runs, .. } => runs.iter().map(|r| r.1).sum(),
+        Body::SlowSymlink(_) => 1,
+        Body::Journal { blocks } => *blocks,
+        Body::Dir { .. } => i.size / BLOCK_SIZE,
+        _ => 0,
+    };
+    data + u64::from(!i.xattrs.block.is_empty())
+}
+
+/// Number the inodes, check every entry, build the directories and scan
+/// file contents for holes.
+#[allow(clippy::type_complexity)]
+fn collect<'t>(tree: &'t Tree, opts: &Options) -> Result<(Vec<InodePlan<'t>>, Vec<DirPlan<'t>>, u32), Error> {
+    let root = tree.get("/").ok_or(Error::NotDir { path: "/".into(), kind: "missing entry" })?;
+    if !root.is_dir() {
+        return Err(Error::NotDir { path: "/".into(), kind: root.kind.name() });
+    }
+    let has_lf = match tree.get(LOST_FOUND) {
+        Some(e) if e.is_dir() => true,
+        Some(e) => return Err(Error::NotDir { path: LOST_FOUND.into(), kind: e.kind.name() }),
+        None => false,
+    };
+
+    // Inode numbers, in tree order.
+    let mut ino_of: HashMap<&str, u32> = HashMap::with_capacity(tree.len());
+    let mut next = FIRST_INO + 1;
+    for (path, e) in tree.iter() {
+        let ino = match (path, &e.kind) {
+            ("/", _) => ROOT_INO,
+            (LOST_FOUND, _) => FIRST_INO,
+            (_, Kind::HardLink(_)) => continue,
+            _ => {
+                let n = next;
+                next = next.checked_add(1).ok_or(Error::TooManyInodes { inodes: u64::from(u32::MAX), blocks: 0 })?;
+                n
+            }
+        };
+        ino_of.insert(path, ino);
+    }
+    let last_ino = next - 1;
+
+    // Link counts.
+    let mut extra_links: HashMap<&str, u64> = HashMap::new();
+    let mut subdirs: HashMap<&str, u64> = HashMap::new();
+    for (path, e) in tree.iter() {
+        if let Kind::HardLink(t) = &e.kind {
+            *extra_links.entry(t.as_str()).or_default() += 1;
+        }
+        if e.is_dir()
+            && let Some(p) = parent(path)
+        {
+            *subdirs.entry(p).or_default() += 1;
+        }
+    }
+    if !has_lf {
+        *subdirs.entry("/").or_default() += 1;
+    }
+    let dir_links = |p: &str| {
+        let n = 2 + subdirs.get(p).copied().unwrap_or(0);
+        if n > u64::from(LINK_MAX) { 1 } else { u16::try_from(n).unwrap_or(1) }
+    };
+
+    // Directories.
+    let children = tree.children_index();
+    let mut dirs = Vec::new();
+    let mut dir_of: HashMap<&str, usize> = HashMap::new();
+    for (&path, names) in &children {
+        let ino = ino_of[path];
+        let parent_ino = parent(path).map_or(ROOT_INO, |p| ino_of[p]);
+        let mut entries = vec![
+            DirEntry { name: b".", ino, file_type: FT_DIR },
+            DirEntry { name: b"..", ino: parent_ino, file_type: FT_DIR },
+        ];
+        for &name in names {
+            if name.len() > NAME_LEN_MAX {
+                return Err(Error::NameTooLong { path: format!("{path}/{name}") });
+            }
+            let child = if path == "/" { format!("/{name}") } else { format!("{path}/{name}") };
+            let (key, e) = tree.get(&child).map(|e| (child.as_str(), e)).ok_or(Error::NotDir { path: child.clone(), kind: "missing entry" })?;
+            let target = match &e.kind {
+                Kind::HardLink(t) => t.as_str(),
+                _ => key,
+            };
+            let ino = *ino_of.get(target).ok_or_else(|| Error::NotDir { path: target.to_string(), kind: "missing entry" })?;
+            entries.push(DirEntry { name: name.as_bytes(), ino, file_type: file_type(&e.kind) });
+        }
+        if path == "/" && !has_lf {
+            entries.push(DirEntry { name: b"lost+found", ino: FIRST_INO, file_type: FT_DIR });
+        }
+        let min = if path == LOST_FOUND { LOST_FOUND_BLOCKS } else { 1 };
+        let block_starts = dir::pack(&entries, min);
+        dir_of.insert(path, dirs.len());
+        dirs.push(DirPlan { entries, block_starts });
+    }
+    if !has_lf {
+        let entries = vec![
+            DirEntry { name: b".", ino: FIRST_INO, file_type: FT_DIR },
+            DirEntry { name: b"..", ino: ROOT_INO, file_type: FT_DIR },
+        ];
+        let block_starts = dir::pack(&entries, LOST_FOUND_BLOCKS);
+        dir_of.insert(LOST_FOUND, dirs.len());
+        dirs.push(DirPlan { entries, block_starts });
+    }
+
+    // Inodes.
+    let mut inodes: Vec<InodePlan<'t>> = Vec::with_capacity(ino_of.len() + 1);
+    for (path, e) in tree.iter() {
+        let Some(&ino) = ino_of.get(path) else { continue };
+        time_ok(path, e.mtime)?;
+        let (links, size, body): (u16, u64, Body<'t>) = match &e.kind {
+            Kind::Dir => {
+                let d = dir_of[path];
+                let size = dirs[d].block_starts.len() as u64 * BLOCK_SIZE;
+                (dir_links(path), size, Body::Dir { dir: d })
+            }
+            Kind::File(c) => {
+                let count = 1 + extra_links.get(path).copied().unwrap_or(0);
+                let links = u16::try_from(count).ok().filter(|&n| u32::from(n) <= LINK_MAX);
+                let links = links.ok_or(Error::TooManyLinks { path: path.to_string(), count })?;
+                if c.len().div_ceil(BLOCK_SIZE) > u64::from(u32::MAX) {
+                    return Err(Error::FileTooLarge { path: path.to_string(), size: c.len() });
+                }
+                let runs = scan::data_runs(c, path)?;
+                (links, c.len(), Body::File { content: c, path, runs })
+            }
+            Kind::Symlink(t) => {
+                let b = t.as_bytes();
+                if b.is_empty() {
+                    return Err(Error::SymlinkTarget { path: path.to_string(), reason: "is empty" });
+                }
+                if b.len() >= BLOCK_SIZE as usize {
+                    return Err(Error::SymlinkTarget { path: path.to_string(), reason: "is 4096 bytes or longer" });
+                }
+                if b.contains(&0) {
+                    return Err(Error::SymlinkTarget { path: path.to_string(), reason: "contains a NUL byte" });
+                }
+                let body = if b.len() < I_BLOCK_SIZE { Body::FastSymlink(b) } else { Body::SlowSymlink(b) };
+                (1, b.len() as u64, body)
+            }
+            Kind::CharDevice { major, minor } | Kind::BlockDevice { major, minor } => {
+                if *major >= 1 << 12 || *minor >= 1 << 20 {
+                    return Err(Error::DeviceNumber { path: path.to_string(), major: *major, minor: *minor });
+                }
+                (1, 0, Body::Device { major: *major, minor: *minor })
+            }
+            Kind::Fifo => (1, 0, Body::Fifo),
+            Kind::HardLink(_) => continue,
+        };
+        let mode = u16::try_from(e.st_mode()).map_err(|_| Error::Option(format!("{path}: mode out of range")))?;
+        inodes.push(InodePlan {
+            ino,
+            mode,
+            uid: e.uid,
+            gid: e.gid,
+            time: e.mtime,
+            links,
+            size,
+            body,
+            xattrs: xattrs::place(path, &e.xattrs)?,
+            extents: Vec::new(),
+            tree_blocks: Vec::new(),
+            xattr_block: None,
+        });
+    }
+    if !has_lf {
+        let d = dir_of[LOST_FOUND];
+        inodes.push(InodePlan {
+            ino: FIRST_INO,
+            mode: S_IFDIR | 0o700,
+            uid: 0,
+            gid: 0,
+            time: opts.timestamp,
+            links: 2,
+            size: dirs[d].block_starts.len() as u64 * BLOCK_SIZE,
+            body: Body::Dir { dir: d },
+            xattrs: Placement::default(),
+            extents: Vec::new(),
+            tree_blocks: Vec::new(),
+            xattr_block: None,
+        });
+    }
+    inodes.sort_by_key(|i| i.ino);
+    Ok((inodes, dirs, last_ino))
+}
+
+/// Where the layout put the group metadata, and how far it got.
+pub(crate) struct Layout {
+    pub end: u64,
+    pub block_bitmaps: Vec<u64>,
+    pub inode_bitmaps: Vec<u64>,
+    pub inode_tables: Vec<u64>,
+    pub runs: Vec<(u64, u64)>,
+}
+
+/// Map logical runs to physical extents (split at 32768 blocks and at
+/// fixed metadata).
+fn place_runs(a: &mut Allocator, runs: &[(u64, u64)], out: &mut Vec<Ext>) {
+    for &(logical, count) in runs {
+        let mut l = logical;
+        for (start, len) in a.runs_of(count, u64::from(EXT_INIT_MAX_LEN)) {
+            // Logical blocks were checked to fit u32; lengths are <= 32768.
+            out.push(Ext { logical: u32::try_from(l).unwrap_or(u32::MAX), start, len: u16::try_from(len).unwrap_or(0) });
+            l += len;
+        }
+    }
+}
+
+/// Allocate every block for `geo`. The allocator runs past the end of the
+/// filesystem if it must; the caller compares `end` with the block count.
+pub(crate) fn layout(inodes: &mut [InodePlan<'_>], dirs: &[DirPlan<'_>], geo: &Geometry) -> Layout {
+    let mut a = Allocator::new(geo.fixed_ranges(u64::from(geo.groups) * 4 + 64));
+    let groups = geo.groups as usize;
+    let block_bitmaps: Vec<u64> = (0..groups).map(|_| a.contiguous(1)).collect();
+    let inode_bitmaps: Vec<u64> = (0..groups).map(|_| a.contiguous(1)).collect();
+    let inode_tables: Vec<u64> = (0..groups).map(|_| a.contiguous(geo.inode_table_blocks())).collect();
+    for i in inodes.iter_mut() {
+        i.extents.clear();
+        i.tree_blocks.clear();
+        i.xattr_block = None;
+        match &i.body {
+            Body::Dir { dir } => {
+                let n = dirs[*dir].block_starts.len() as u64;
+                place_runs(&mut a, &[(0, n)], &mut i.extents);
+            }
+            Body::File { runs, .. } => place_runs(&mut a, runs, &mut i.extents),
+            Body::SlowSymlink(_) => place_runs(&mut a, &[(0, 1)], &mut i.extents),
+            Body::Journal { blocks } => place_runs(&mut a, &[(0, *blocks)], &mut i.extents),
+            Body::FastSymlink(_) | Body::Device { .. } | Body::Fifo => {}
+        }
+        let t = extent_tree::tree_blocks(i.extents.len()) as u64;
+        for (s, l) in a.runs_of(t, t.max(1)) {
+            i.tree_blocks.extend(s..s + l);
+        }
+        if !i.xattrs.block.is_empty() {
+            i.xattr_block = Some(a.run(1).0);
+        }
+    }
+    Layout { end: a.end(), block_bitmaps, inode_bitmaps, inode_tables, runs: std::mem::take(&mut a.runs) }
+}
