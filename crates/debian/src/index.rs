@@ -226,6 +226,11 @@ impl PackageIndex {
         })
     }
 
+    /// Names of the real packages, sorted.
+    pub fn real_names(&self) -> impl Iterator<Item = &str> {
+        self.by_name.keys().map(String::as_str)
+    }
+
     /// Whether `name` is a real package or provided by one.
     pub fn knows(&self, name: &str) -> bool {
         self.by_name.contains_key(name) || self.provided.contains_key(name)
