@@ -224,6 +224,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::single_range_in_vec_init, clippy::type_complexity)]
     fn cluster_ranges_merge() {
         let c = CLUSTER_SIZE;
         let cases: Vec<(Vec<Range<u64>>, Vec<Range<u64>>)> = vec![

@@ -94,7 +94,8 @@ fn small_images_table() {
     let dir = scratch("small");
     let c = CLUSTER_SIZE;
     // (name, size, writes, expected data clusters)
-    let cases: Vec<(&str, u64, Vec<(u64, Vec<u8>)>, u64)> = vec![
+    type Case = (&'static str, u64, Vec<(u64, Vec<u8>)>, u64);
+    let cases: Vec<Case> = vec![
         ("tiny", 512, vec![(0, pattern(512, 1))], 1),
         ("empty-sparse", 4 * MIB, vec![], 0),
         (
