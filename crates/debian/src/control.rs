@@ -8,19 +8,21 @@
 //! deb822 permits only in some files (source control files), so they are an
 //! error unless [`ParseOptions::allow_comments`] is set.
 
-/// One field of a paragraph.
+use std::borrow::Cow;
+
+/// One field of a paragraph, borrowing from the parsed text where it can.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Field {
+pub struct Field<'a> {
     /// Field name as written.
-    pub name: String,
+    pub name: &'a str,
     /// Value: the first line's text (trimmed), then for each continuation line a
     /// `\n` and the line as written (trailing blanks removed).
-    pub value: String,
+    pub value: Cow<'a, str>,
     /// 1-based line number of the field's first line.
     pub line: usize,
 }
 
-impl Field {
+impl Field<'_> {
     /// The value's lines, trimmed, without the empty first line of a field such
     /// as `SHA256:` whose content starts on the next line.
     pub fn lines(&self) -> impl Iterator<Item = &str> {
@@ -32,28 +34,26 @@ impl Field {
 
 /// One paragraph (stanza).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Paragraph {
+pub struct Paragraph<'a> {
     /// 1-based line number of the first field.
     pub line: usize,
-    fields: Vec<Field>,
+    fields: Vec<Field<'a>>,
 }
 
-impl Paragraph {
+impl<'a> Paragraph<'a> {
     /// All fields in file order.
-    pub fn fields(&self) -> &[Field] {
+    pub fn fields(&self) -> &[Field<'a>] {
         &self.fields
     }
 
     /// The field named `name` (case-insensitive).
-    pub fn field(&self, name: &str) -> Option<&Field> {
-        self.fields
-            .iter()
-            .find(|f| f.name.eq_ignore_ascii_case(name))
+    pub fn field(&self, name: &str) -> Option<&Field<'a>> {
+        self.fields.iter().find(|f| f.name.eq_ignore_ascii_case(name))
     }
 
     /// The value of the field named `name` (case-insensitive).
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.field(name).map(|f| f.value.as_str())
+        self.field(name).map(|f| f.value.as_ref())
     }
 }
 
@@ -90,19 +90,21 @@ pub struct ControlError {
 }
 
 /// Parses all paragraphs of `text` without comments allowed.
-pub fn parse(text: &str) -> Result<Vec<Paragraph>, ControlError> {
+pub fn parse(text: &str) -> Result<Vec<Paragraph<'_>>, ControlError> {
     paragraphs(text, ParseOptions::default()).collect()
 }
 
 /// Parses all paragraphs of `text` with options.
-pub fn parse_with(text: &str, options: ParseOptions) -> Result<Vec<Paragraph>, ControlError> {
+pub fn parse_with(text: &str, options: ParseOptions) -> Result<Vec<Paragraph<'_>>, ControlError> {
     paragraphs(text, options).collect()
 }
 
 /// A streaming iterator over the paragraphs of `text`. After an error it ends.
 pub fn paragraphs(text: &str, options: ParseOptions) -> Paragraphs<'_> {
     Paragraphs {
-        lines: text.lines().enumerate(),
+        text,
+        offset: 0,
+        line_no: 0,
         options,
         failed: false,
     }
@@ -110,9 +112,36 @@ pub fn paragraphs(text: &str, options: ParseOptions) -> Paragraphs<'_> {
 
 /// Iterator returned by [`paragraphs`].
 pub struct Paragraphs<'a> {
-    lines: std::iter::Enumerate<std::str::Lines<'a>>,
+    text: &'a str,
+    /// Byte offset of the next line.
+    offset: usize,
+    /// 1-based number of the last line returned by `next_line`.
+    line_no: usize,
     options: ParseOptions,
     failed: bool,
+}
+
+/// The field being read: its value is `text[start..end]` while that span is
+/// exactly the normalised value, else an owned copy.
+struct Open<'a> {
+    name: &'a str,
+    line: usize,
+    start: usize,
+    end: usize,
+    owned: Option<String>,
+}
+
+impl<'a> Open<'a> {
+    fn close(self, text: &'a str) -> Field<'a> {
+        Field {
+            name: self.name,
+            value: match self.owned {
+                Some(s) => Cow::Owned(s),
+                None => Cow::Borrowed(&text[self.start..self.end]),
+            },
+            line: self.line,
+        }
+    }
 }
 
 fn is_blank(line: &str) -> bool {
@@ -125,34 +154,61 @@ fn valid_field_name(name: &str) -> bool {
         && name.bytes().all(|b| b.is_ascii_graphic() && b != b':')
 }
 
-impl Paragraphs<'_> {
-    fn next_paragraph(&mut self) -> Result<Option<Paragraph>, ControlError> {
+impl<'a> Paragraphs<'a> {
+    /// The next line (without its `\n` or `\r\n`) and its start offset.
+    fn next_line(&mut self) -> Option<(&'a str, usize)> {
+        if self.offset >= self.text.len() {
+            return None;
+        }
+        let start = self.offset;
+        let rest = &self.text[start..];
+        let (line, advance) = match rest.find('\n') {
+            Some(n) => (&rest[..n], n + 1),
+            None => (rest, rest.len()),
+        };
+        self.offset += advance;
+        self.line_no += 1;
+        Some((line.strip_suffix('\r').unwrap_or(line), start))
+    }
+
+    fn next_paragraph(&mut self) -> Result<Option<Paragraph<'a>>, ControlError> {
+        let text = self.text;
         let mut para = Paragraph::default();
-        for (index, raw) in self.lines.by_ref() {
-            let line_no = index + 1;
-            let err = |kind| ControlError {
-                line: line_no,
-                kind,
-            };
-            let line = raw.strip_suffix('\r').unwrap_or(raw);
+        let mut open: Option<Open<'a>> = None;
+        // Whether the previous line ended exactly where the open field's span ends.
+        let mut contiguous = false;
+        while let Some((line, line_start)) = self.next_line() {
+            let err = |kind| ControlError { line: self.line_no, kind };
             if is_blank(line) {
-                if para.fields.is_empty() {
+                if open.is_none() {
                     continue;
                 }
-                return Ok(Some(para));
+                break;
             }
             if line.starts_with('#') {
                 if self.options.allow_comments {
+                    contiguous = false;
                     continue;
                 }
                 return Err(err(ControlErrorKind::CommentNotAllowed));
             }
+            let line_end = line_start + line.len();
             if line.starts_with([' ', '\t']) {
-                let Some(field) = para.fields.last_mut() else {
+                let Some(field) = open.as_mut() else {
                     return Err(err(ControlErrorKind::ContinuationWithoutField));
                 };
-                field.value.push('\n');
-                field.value.push_str(line.trim_end());
+                let kept = line.trim_end();
+                if field.owned.is_none() && !contiguous {
+                    field.owned = Some(text[field.start..field.end].to_string());
+                }
+                match field.owned.as_mut() {
+                    Some(value) => {
+                        value.push('\n');
+                        value.push_str(kept);
+                    }
+                    None => field.end = line_start + kept.len(),
+                }
+                contiguous = kept.len() == line.len() && line_end < text.len() && text.as_bytes()[line_end] == b'\n';
                 continue;
             }
             let Some((name, value)) = line.split_once(':') else {
@@ -161,6 +217,9 @@ impl Paragraphs<'_> {
             if !valid_field_name(name) {
                 return Err(err(ControlErrorKind::InvalidFieldName(name.to_string())));
             }
+            if let Some(done) = open.take() {
+                para.fields.push(done.close(text));
+            }
             if let Some(first) = para.field(name) {
                 return Err(err(ControlErrorKind::DuplicateField {
                     name: name.to_string(),
@@ -168,20 +227,31 @@ impl Paragraphs<'_> {
                 }));
             }
             if para.fields.is_empty() {
-                para.line = line_no;
+                para.line = self.line_no;
             }
-            para.fields.push(Field {
-                name: name.to_string(),
-                value: value.trim().to_string(),
-                line: line_no,
+            let value_start = line_end - value.len();
+            let lead = value.len() - value.trim_start().len();
+            let trimmed = value.trim();
+            let start = value_start + lead;
+            let end = start + trimmed.len();
+            contiguous = end == line_end && line_end < text.len() && text.as_bytes()[line_end] == b'\n';
+            open = Some(Open {
+                name,
+                line: self.line_no,
+                start,
+                end,
+                owned: None,
             });
+        }
+        if let Some(done) = open.take() {
+            para.fields.push(done.close(text));
         }
         Ok((!para.fields.is_empty()).then_some(para))
     }
 }
 
-impl Iterator for Paragraphs<'_> {
-    type Item = Result<Paragraph, ControlError>;
+impl<'a> Iterator for Paragraphs<'a> {
+    type Item = Result<Paragraph<'a>, ControlError>;
 
     fn next(&mut self) -> Option<Self::Item> {
         if self.failed {
@@ -220,6 +290,30 @@ mod tests {
         let desc: Vec<&str> = paras[0].field("description").unwrap().lines().collect();
         assert_eq!(desc, ["short", "more", ".", "end"]);
         assert_eq!(paras[0].get("Missing"), None);
+    }
+
+    #[test]
+    fn values_are_normalised_whether_borrowed_or_copied() {
+        // (text, value of A, borrowed from the input?)
+        let table: &[(&str, &str, bool)] = &[
+            ("A: x\n y\n", "x\n y", true),
+            ("A: x\n y", "x\n y", true),
+            ("A:\n y\n  z\n", "\n y\n  z", true),
+            ("A:   \n y\n", "\n y", true),
+            ("A: x  \n y\n", "x\n y", false),
+            ("A: x\n y  \n z\n", "x\n y\n z", false),
+            ("A: x\r\n y\r\n", "x\n y", false),
+            ("A: x\r\n", "x", true),
+            ("A:  spaced out  \n", "spaced out", true),
+        ];
+        for (text, want, borrowed) in table {
+            let paras = parse(text).unwrap();
+            let field = paras[0].field("a").unwrap();
+            assert_eq!(field.value, *want, "{text:?}");
+            assert_eq!(matches!(field.value, Cow::Borrowed(_)), *borrowed, "{text:?}");
+        }
+        let commented = parse_with("A: x\n# c\n y\n", ParseOptions { allow_comments: true }).unwrap();
+        assert_eq!(commented[0].get("A"), Some("x\n y"));
     }
 
     #[test]

@@ -58,7 +58,9 @@ pub enum IndexError {
 pub struct PackageIndex {
     arch: String,
     packages: Vec<Package>,
-    origins: Vec<String>,
+    /// Origin names, and for each package the position of its origin there.
+    origin_names: Vec<String>,
+    origins: Vec<usize>,
     /// Package name → indices, highest version first.
     by_name: BTreeMap<String, Vec<usize>>,
     /// Provided name → (provider index, position in its `provides`), sorted.
@@ -71,6 +73,7 @@ impl PackageIndex {
         PackageIndex {
             arch: arch.to_string(),
             packages: Vec::new(),
+            origin_names: Vec::new(),
             origins: Vec::new(),
             by_name: BTreeMap::new(),
             provided: BTreeMap::new(),
@@ -93,8 +96,20 @@ impl PackageIndex {
     /// (e.g. `trixie/main/binary-amd64/Packages`). Paragraphs for other
     /// architectures are counted and left out. On error nothing is added.
     pub fn add_packages_text(&mut self, origin: &str, text: &str) -> Result<AddStats, IndexError> {
+        let before = self.packages.len();
+        let origin_id = self.origin_names.len();
+        self.origin_names.push(origin.to_string());
+        let result = self.add_all(origin, origin_id, text);
+        if result.is_err() {
+            self.truncate(before);
+            self.origin_names.truncate(origin_id);
+        }
+        result
+    }
+
+    fn add_all(&mut self, origin: &str, origin_id: usize, text: &str) -> Result<AddStats, IndexError> {
         let mut stats = AddStats::default();
-        let mut fresh: Vec<(usize, Package)> = Vec::new();
+        let mut touched = Vec::new();
         for para in paragraphs(text, ParseOptions::default()) {
             let para = para.map_err(|source| IndexError::Syntax {
                 origin: origin.to_string(),
@@ -109,66 +124,68 @@ impl PackageIndex {
                 origin: origin.to_string(),
                 source,
             })?;
-            fresh.push((para.line, pkg));
-        }
-        // Check duplicates against the index and within this text before adding anything.
-        let mut seen: BTreeMap<(&str, &Version), (&str, &str)> = BTreeMap::new();
-        for &i in self.by_name.values().flatten() {
-            let p = &self.packages[i];
-            seen.insert(
-                (p.name.as_str(), &p.version),
-                (p.sha256.as_str(), self.origins[i].as_str()),
-            );
-        }
-        let mut keep = Vec::with_capacity(fresh.len());
-        for (pos, (line, pkg)) in fresh.iter().enumerate() {
-            match seen.get(&(pkg.name.as_str(), &pkg.version)) {
-                Some((sha, _)) if *sha == pkg.sha256 => stats.duplicates += 1,
-                Some((_, first_origin)) => {
-                    return Err(IndexError::Conflicting {
-                        origin: origin.to_string(),
-                        line: *line,
-                        name: pkg.name.clone(),
-                        version: pkg.version.to_string(),
-                        first_origin: first_origin.to_string(),
-                    });
+            let same = self
+                .versions_of(&pkg.name)
+                .iter()
+                .copied()
+                .find(|&i| self.packages[i].version == pkg.version);
+            if let Some(i) = same {
+                if self.packages[i].sha256 == pkg.sha256 {
+                    stats.duplicates += 1;
+                    continue;
+                }
+                return Err(IndexError::Conflicting {
+                    origin: origin.to_string(),
+                    line: para.line,
+                    name: pkg.name,
+                    version: pkg.version.to_string(),
+                    first_origin: self.origin_names[self.origins[i]].clone(),
+                });
+            }
+            let index = self.packages.len();
+            match self.by_name.get_mut(&pkg.name) {
+                Some(list) => {
+                    list.push(index);
+                    touched.push(index);
                 }
                 None => {
-                    seen.insert(
-                        (pkg.name.as_str(), &pkg.version),
-                        (pkg.sha256.as_str(), origin),
-                    );
-                    keep.push(pos);
+                    self.by_name.insert(pkg.name.clone(), vec![index]);
                 }
             }
-        }
-        drop(seen);
-        let mut fresh: Vec<Option<Package>> = fresh.into_iter().map(|(_, p)| Some(p)).collect();
-        for pos in keep {
-            let Some(pkg) = fresh[pos].take() else {
-                continue;
-            };
-            let index = self.packages.len();
-            self.by_name
-                .entry(pkg.name.clone())
-                .or_default()
-                .push(index);
             for (k, prov) in pkg.provides.iter().enumerate() {
-                self.provided
-                    .entry(prov.name.clone())
-                    .or_default()
-                    .push((index, k));
+                match self.provided.get_mut(&prov.name) {
+                    Some(list) => list.push((index, k)),
+                    None => {
+                        self.provided.insert(prov.name.clone(), vec![(index, k)]);
+                    }
+                }
             }
             self.packages.push(pkg);
-            self.origins.push(origin.to_string());
+            self.origins.push(origin_id);
             stats.added += 1;
         }
         let packages = &self.packages;
-        for list in self.by_name.values_mut() {
-            // Highest version first; equal versions cannot occur (duplicates are merged).
-            list.sort_by(|&a, &b| packages[b].version.cmp(&packages[a].version));
+        for i in touched {
+            if let Some(list) = self.by_name.get_mut(&packages[i].name) {
+                // Highest version first; equal versions cannot occur (duplicates are merged).
+                list.sort_by(|&a, &b| packages[b].version.cmp(&packages[a].version));
+            }
         }
         Ok(stats)
+    }
+
+    /// Drops packages from position `len` on (undoing a failed add).
+    fn truncate(&mut self, len: usize) {
+        self.packages.truncate(len);
+        self.origins.truncate(len);
+        for list in self.by_name.values_mut() {
+            list.retain(|&i| i < len);
+        }
+        self.by_name.retain(|_, list| !list.is_empty());
+        for list in self.provided.values_mut() {
+            list.retain(|&(i, _)| i < len);
+        }
+        self.provided.retain(|_, list| !list.is_empty());
     }
 
     /// The index architecture.
@@ -198,7 +215,7 @@ impl PackageIndex {
 
     /// Origin (as passed to [`PackageIndex::add_packages_text`]) of the package at `index`.
     pub fn origin(&self, index: usize) -> Option<&str> {
-        self.origins.get(index).map(String::as_str)
+        self.origins.get(index).map(|&o| self.origin_names[o].as_str())
     }
 
     /// Indices of the real packages called `name`, highest version first.

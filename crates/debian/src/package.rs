@@ -284,17 +284,17 @@ mod tests {
 
     const SHA: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 
-    fn para(extra: &str) -> Paragraph {
+    fn para(extra: &str) -> Result<Package, PackageError> {
         let text = format!(
             "Package: foo\nVersion: 1:2.0-1\nArchitecture: amd64\nFilename: pool/main/f/foo/foo.deb\n\
              Size: 1234\nSHA256: {SHA}\n{extra}"
         );
-        parse(&text).unwrap().remove(0)
+        Package::from_paragraph(&parse(&text).unwrap()[0])
     }
 
     #[test]
     fn parses_all_fields() {
-        let p = Package::from_paragraph(&para(
+        let p = (para(
             "Multi-Arch: foreign\nEssential: yes\nPriority: required\nSection: admin\n\
              Installed-Size: 99\nSource: foo-src (1.0)\nDepends: a (>= 1), b | c\n\
              Pre-Depends: d\nRecommends: e\nProvides: v1, v2 (= 3)\nConflicts: x\nBreaks: y (<< 2)\n",
@@ -326,7 +326,7 @@ mod tests {
         assert_eq!(show_r(&p.provides), "v1, v2 (= 3)");
         assert_eq!(show_r(&p.conflicts), "x");
         assert_eq!(show_r(&p.breaks), "y (<< 2)");
-        let plain = Package::from_paragraph(&para("")).unwrap();
+        let plain = (para("")).unwrap();
         assert_eq!(
             (plain.multi_arch, plain.essential, plain.priority),
             (MultiArch::No, false, None)
@@ -357,7 +357,7 @@ mod tests {
             ("Conflicts: a | b\n", "Conflicts", "alternatives"),
         ];
         for (extra, field, needle) in table {
-            let e = Package::from_paragraph(&para(extra)).unwrap_err();
+            let e = (para(extra)).unwrap_err();
             assert_eq!(e.field, *field, "{extra}");
             assert_eq!(e.package.as_deref(), Some("foo"));
             assert!(e.to_string().contains(needle), "{extra}: {e}");

@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 use std::time::Instant;
 
-use basalt_debian::{PackageIndex, Reason, Request, resolve};
+use basalt_debian::{PackageIndex, Reason, Request, check_closure, resolve};
 
 const ROOTS: &[&str] = &[
     "linux-image-amd64",
@@ -60,6 +60,8 @@ fn resolves_default_set_from_real_trixie_index() {
     let again = resolve(&index, &request).expect("second resolution");
     assert_eq!(resolution, again, "resolution must be deterministic");
 
+    let problems = check_closure(resolution.packages.iter().map(|r| &r.package), "amd64", &BTreeSet::new());
+    assert!(problems.is_empty(), "inconsistent set: {problems:#?}");
     let names: BTreeSet<&str> = resolution.names().collect();
     for must in [
         "linux-image-amd64",
@@ -103,6 +105,8 @@ fn resolves_default_set_from_real_trixie_index() {
     let rec = resolve(&index, &with_rec).unwrap_or_else(|e| panic!("{e}"));
     let rec_time = t2.elapsed();
     assert!(rec.packages.len() > resolution.packages.len());
+    let problems = check_closure(rec.packages.iter().map(|r| &r.package), "amd64", &BTreeSet::new());
+    assert!(problems.is_empty(), "inconsistent set with recommends: {problems:#?}");
     let kib: u64 = resolution
         .packages
         .iter()

@@ -1,12 +1,14 @@
 //! Dependency resolution: from root names to the closed, deterministic set of
 //! packages to install. The algorithm is described in `solver.rs` and README.md.
 
+mod check;
 mod error;
 mod solver;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
+pub use check::check_closure;
 pub use error::{AltFailure, Problem, ResolveError, Start, suggest};
 pub use solver::resolve;
 

@@ -168,6 +168,8 @@ fn selections_table() {
     for (roots, want) in table {
         let res = run(roots).unwrap_or_else(|e| panic!("{roots:?}: {e}"));
         assert_eq!(names(&res), *want, "{roots:?}");
+        let set = res.packages.iter().map(|r| &r.package);
+        assert_eq!(check_closure(set, "amd64", &BTreeSet::new()), Vec::<String>::new(), "{roots:?}");
         for p in &res.packages {
             assert!(
                 !p.reasons.is_empty(),
@@ -397,6 +399,8 @@ fn deterministic_whatever_the_index_order() {
     let mut stanzas = universe();
     let first = resolve(&index_of(&stanzas), &req).unwrap();
     assert!(first.packages.len() > 10);
+    let set = first.packages.iter().map(|r| &r.package);
+    assert_eq!(check_closure(set, "amd64", &BTreeSet::new()), Vec::<String>::new());
     for step in 0..4 {
         stanzas.reverse();
         let shift = step * 7 % stanzas.len();
