@@ -38,6 +38,14 @@ impl Qcow2Stats {
     }
 }
 
+/// True if every byte of `b` is zero (compared 16 bytes at a time).
+fn is_zero(b: &[u8]) -> bool {
+    let mut it = b.chunks_exact(16);
+    it.by_ref()
+        .all(|c| <[u8; 16]>::try_from(c).is_ok_and(|a| u128::from_ne_bytes(a) == 0))
+        && it.remainder().iter().all(|&x| x == 0)
+}
+
 /// Guest cluster ranges covering the data extents, merged.
 fn cluster_ranges(extents: &[Range<u64>], guest_clusters: u64) -> Vec<Range<u64>> {
     let mut out: Vec<Range<u64>> = Vec::new();
@@ -93,10 +101,10 @@ pub fn write_qcow2(raw: &File, out: &File) -> Result<Qcow2Stats> {
     let l1_size = guest_clusters.div_ceil(L2_ENTRIES);
     let l1_size_u32 = u32::try_from(l1_size).map_err(|_| Qcow2Error::TooLarge(len))?;
 
-    // Data clusters, streamed right after the header cluster.
-    let mut w = BufWriter::with_capacity(4 << 20, out);
-    w.seek(SeekFrom::Start(CLUSTER_SIZE))
-        .map_err(io_err("seeking in the qcow2 file"))?;
+    // Data clusters, streamed right after the header cluster: each 4 MiB
+    // read is compacted in place (zero clusters dropped) and written with
+    // one positional write.
+    let mut host = CLUSTER_SIZE;
     let mut mapped: Vec<u64> = Vec::new();
     let mut buf = vec![0u8; (READ_CLUSTERS * CLUSTER_SIZE) as usize];
     for r in cluster_ranges(&data_extents(raw, len)?, guest_clusters) {
@@ -105,22 +113,30 @@ pub fn write_qcow2(raw: &File, out: &File) -> Result<Qcow2Stats> {
             let n = (r.end - g).min(READ_CLUSTERS);
             let start = g * CLUSTER_SIZE;
             let want = (n * CLUSTER_SIZE).min(len - start) as usize;
-            buf.fill(0);
+            buf[want..].fill(0);
             raw.read_exact_at(&mut buf[..want], start)
                 .map_err(io_err(format!("reading the raw image at byte {start}")))?;
-            for (i, cluster) in buf[..(n * CLUSTER_SIZE) as usize]
-                .chunks_exact(C)
-                .enumerate()
-            {
-                if cluster.iter().all(|&b| b == 0) {
+            let mut kept = 0usize;
+            for i in 0..n as usize {
+                let cluster = &buf[i * C..(i + 1) * C];
+                if is_zero(cluster) {
                     continue;
                 }
-                w.write_all(cluster).map_err(io_err("writing qcow2 data"))?;
+                if kept != i {
+                    buf.copy_within(i * C..(i + 1) * C, kept * C);
+                }
+                kept += 1;
                 mapped.push(g + i as u64);
             }
+            out.write_all_at(&buf[..kept * C], host)
+                .map_err(io_err("writing qcow2 data"))?;
+            host += (kept * C) as u64;
             g += n;
         }
     }
+    let mut w = BufWriter::with_capacity(4 << 20, out);
+    w.seek(SeekFrom::Start(host))
+        .map_err(io_err("seeking in the qcow2 file"))?;
 
     // Metadata layout after the data.
     let data_clusters = mapped.len() as u64;
@@ -202,6 +218,17 @@ pub fn write_qcow2(raw: &File, out: &File) -> Result<Qcow2Stats> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn is_zero_table() {
+        let mut b = vec![0u8; 100];
+        assert!(is_zero(&b) && is_zero(&[]));
+        for at in [0, 15, 16, 95, 96, 99] {
+            b[at] = 1;
+            assert!(!is_zero(&b), "{at}");
+            b[at] = 0;
+        }
+    }
 
     #[test]
     fn refcount_fixpoint_table() {
