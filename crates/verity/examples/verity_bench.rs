@@ -18,6 +18,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let t = Instant::now();
     let v = basalt_verity::format(&data, 0, len, &salt, uuid, &File::create(&ours)?, 0)?;
     let ours_s = t.elapsed().as_secs_f64();
+    if std::env::var_os("ONLY_OURS").is_some() {
+        println!("basalt {ours_s:.3}s root {}", v.root_hex());
+        fs::remove_file(&ours)?;
+        return Ok(());
+    }
     let t = Instant::now();
     let st = Command::new("veritysetup")
         .args([
