@@ -13,7 +13,9 @@ fn main() {
     };
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {path}: {e}"));
     let t = Instant::now();
-    let n = paragraphs(&text, ParseOptions::default()).filter(Result::is_ok).count();
+    let n = paragraphs(&text, ParseOptions::default())
+        .filter(Result::is_ok)
+        .count();
     eprintln!("deb822 paragraphs: {n} in {:?}", t.elapsed());
     let t = Instant::now();
     let mut ok = 0;
@@ -22,6 +24,7 @@ fn main() {
     }
     eprintln!("paragraphs + packages: {ok} in {:?}", t.elapsed());
     let t = Instant::now();
-    let idx = PackageIndex::from_texts("amd64", [("Packages", text.as_str())]).unwrap_or_else(|e| panic!("{e}"));
+    let idx = PackageIndex::from_texts("amd64", [("Packages", text.as_str())])
+        .unwrap_or_else(|e| panic!("{e}"));
     eprintln!("full index: {} in {:?}", idx.len(), t.elapsed());
 }

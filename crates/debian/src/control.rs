@@ -48,7 +48,9 @@ impl<'a> Paragraph<'a> {
 
     /// The field named `name` (case-insensitive).
     pub fn field(&self, name: &str) -> Option<&Field<'a>> {
-        self.fields.iter().find(|f| f.name.eq_ignore_ascii_case(name))
+        self.fields
+            .iter()
+            .find(|f| f.name.eq_ignore_ascii_case(name))
     }
 
     /// The value of the field named `name` (case-insensitive).
@@ -178,7 +180,10 @@ impl<'a> Paragraphs<'a> {
         // Whether the previous line ended exactly where the open field's span ends.
         let mut contiguous = false;
         while let Some((line, line_start)) = self.next_line() {
-            let err = |kind| ControlError { line: self.line_no, kind };
+            let err = |kind| ControlError {
+                line: self.line_no,
+                kind,
+            };
             if is_blank(line) {
                 if open.is_none() {
                     continue;
@@ -208,7 +213,9 @@ impl<'a> Paragraphs<'a> {
                     }
                     None => field.end = line_start + kept.len(),
                 }
-                contiguous = kept.len() == line.len() && line_end < text.len() && text.as_bytes()[line_end] == b'\n';
+                contiguous = kept.len() == line.len()
+                    && line_end < text.len()
+                    && text.as_bytes()[line_end] == b'\n';
                 continue;
             }
             let Some((name, value)) = line.split_once(':') else {
@@ -234,7 +241,8 @@ impl<'a> Paragraphs<'a> {
             let trimmed = value.trim();
             let start = value_start + lead;
             let end = start + trimmed.len();
-            contiguous = end == line_end && line_end < text.len() && text.as_bytes()[line_end] == b'\n';
+            contiguous =
+                end == line_end && line_end < text.len() && text.as_bytes()[line_end] == b'\n';
             open = Some(Open {
                 name,
                 line: self.line_no,
@@ -310,9 +318,19 @@ mod tests {
             let paras = parse(text).unwrap();
             let field = paras[0].field("a").unwrap();
             assert_eq!(field.value, *want, "{text:?}");
-            assert_eq!(matches!(field.value, Cow::Borrowed(_)), *borrowed, "{text:?}");
+            assert_eq!(
+                matches!(field.value, Cow::Borrowed(_)),
+                *borrowed,
+                "{text:?}"
+            );
         }
-        let commented = parse_with("A: x\n# c\n y\n", ParseOptions { allow_comments: true }).unwrap();
+        let commented = parse_with(
+            "A: x\n# c\n y\n",
+            ParseOptions {
+                allow_comments: true,
+            },
+        )
+        .unwrap();
         assert_eq!(commented[0].get("A"), Some("x\n y"));
     }
 

@@ -39,7 +39,7 @@ pub enum IndexError {
     #[error("{origin}: {source}")]
     Package {
         origin: String,
-        source: PackageError,
+        source: Box<PackageError>,
     },
     #[error(
         "{origin}: paragraph at line {line}: {name} {version} is already indexed with a different SHA256 ({first_origin})"
@@ -107,7 +107,12 @@ impl PackageIndex {
         result
     }
 
-    fn add_all(&mut self, origin: &str, origin_id: usize, text: &str) -> Result<AddStats, IndexError> {
+    fn add_all(
+        &mut self,
+        origin: &str,
+        origin_id: usize,
+        text: &str,
+    ) -> Result<AddStats, IndexError> {
         let mut stats = AddStats::default();
         let mut touched = Vec::new();
         for para in paragraphs(text, ParseOptions::default()) {
@@ -122,7 +127,7 @@ impl PackageIndex {
             }
             let pkg = Package::from_paragraph(&para).map_err(|source| IndexError::Package {
                 origin: origin.to_string(),
-                source,
+                source: Box::new(source),
             })?;
             let same = self
                 .versions_of(&pkg.name)
@@ -215,7 +220,9 @@ impl PackageIndex {
 
     /// Origin (as passed to [`PackageIndex::add_packages_text`]) of the package at `index`.
     pub fn origin(&self, index: usize) -> Option<&str> {
-        self.origins.get(index).map(|&o| self.origin_names[o].as_str())
+        self.origins
+            .get(index)
+            .map(|&o| self.origin_names[o].as_str())
     }
 
     /// Indices of the real packages called `name`, highest version first.
@@ -241,6 +248,11 @@ impl PackageIndex {
                 })
                 .collect()
         })
+    }
+
+    /// Real package names (sorted) with their indices, highest version first.
+    pub fn names_and_versions(&self) -> impl Iterator<Item = (&str, &[usize])> {
+        self.by_name.iter().map(|(n, v)| (n.as_str(), v.as_slice()))
     }
 
     /// Names of the real packages, sorted.

@@ -13,5 +13,7 @@ pub use control::{ControlError, ControlErrorKind, Field, Paragraph, ParseOptions
 pub use index::{AddStats, IndexError, PackageIndex, Provider};
 pub use package::{MultiArch, Package, PackageError, PackageErrorKind, Priority};
 pub use relation::{ArchQual, Constraint, Group, Op, Relation, RelationError};
-pub use resolve::{DepKind, Reason, check_closure, Request, Resolution, ResolveError, Resolved, Waived, resolve};
+pub use resolve::{
+    DepKind, Reason, Request, Resolution, ResolveError, Resolved, Waived, check_closure, resolve,
+};
 pub use version::{Version, VersionError};

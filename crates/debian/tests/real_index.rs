@@ -60,7 +60,11 @@ fn resolves_default_set_from_real_trixie_index() {
     let again = resolve(&index, &request).expect("second resolution");
     assert_eq!(resolution, again, "resolution must be deterministic");
 
-    let problems = check_closure(resolution.packages.iter().map(|r| &r.package), "amd64", &BTreeSet::new());
+    let problems = check_closure(
+        resolution.packages.iter().map(|r| &r.package),
+        "amd64",
+        &BTreeSet::new(),
+    );
     assert!(problems.is_empty(), "inconsistent set: {problems:#?}");
     let names: BTreeSet<&str> = resolution.names().collect();
     for must in [
@@ -105,8 +109,15 @@ fn resolves_default_set_from_real_trixie_index() {
     let rec = resolve(&index, &with_rec).unwrap_or_else(|e| panic!("{e}"));
     let rec_time = t2.elapsed();
     assert!(rec.packages.len() > resolution.packages.len());
-    let problems = check_closure(rec.packages.iter().map(|r| &r.package), "amd64", &BTreeSet::new());
-    assert!(problems.is_empty(), "inconsistent set with recommends: {problems:#?}");
+    let problems = check_closure(
+        rec.packages.iter().map(|r| &r.package),
+        "amd64",
+        &BTreeSet::new(),
+    );
+    assert!(
+        problems.is_empty(),
+        "inconsistent set with recommends: {problems:#?}"
+    );
     let kib: u64 = resolution
         .packages
         .iter()

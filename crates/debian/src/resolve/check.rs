@@ -21,7 +21,10 @@ pub fn check_closure<'a>(
     let mut provided: BTreeMap<&str, Vec<(&Package, Option<&Version>)>> = BTreeMap::new();
     for p in packages {
         if let Some(other) = by_name.insert(&p.name, p) {
-            problems.push(format!("{} appears twice ({} and {})", p.name, other.version, p.version));
+            problems.push(format!(
+                "{} appears twice ({} and {})",
+                p.name, other.version, p.version
+            ));
         }
         for prov in &p.provides {
             let version = prov.constraint.as_ref().map(|c| &c.version);
@@ -33,7 +36,9 @@ pub fn check_closure<'a>(
         Some(ArchQual::Arch(a)) => a == arch,
     };
     let provides_match = |rel: &Relation, v: Option<&Version>| {
-        rel.constraint.as_ref().is_none_or(|c| v.is_some_and(|v| c.satisfied_by(v)))
+        rel.constraint
+            .as_ref()
+            .is_none_or(|c| v.is_some_and(|v| c.satisfied_by(v)))
     };
     let met = |rel: &Relation| {
         if excludes.contains(&rel.name) {
@@ -54,8 +59,11 @@ pub fn check_closure<'a>(
         let fields = [("Pre-Depends", &p.pre_depends), ("Depends", &p.depends)];
         for (field, groups) in fields {
             for group in groups {
-                let alts: Vec<&Relation> =
-                    group.alternatives.iter().filter(|r| r.applies_to_arch(arch)).collect();
+                let alts: Vec<&Relation> = group
+                    .alternatives
+                    .iter()
+                    .filter(|r| r.applies_to_arch(arch))
+                    .collect();
                 if !alts.is_empty() && !alts.iter().any(|r| met(r)) {
                     problems.push(format!("{p}: unmet {field}: {group}"));
                 }
@@ -108,18 +116,34 @@ mod tests {
 
     #[test]
     fn finds_unmet_and_conflicting() {
-        let table: &[(&[(&str, &str)], &[&str])] = &[
+        type Case<'a> = (&'a [(&'a str, &'a str)], &'a [&'a str]);
+        let table: &[Case] = &[
             (&[("a 1", "Depends: b (>= 2)"), ("b 2", "")], &[]),
-            (&[("a 1", "Depends: b (>= 2)"), ("b 1", "")], &["a 1 (amd64): unmet Depends: b (>= 2)"]),
+            (
+                &[("a 1", "Depends: b (>= 2)"), ("b 1", "")],
+                &["a 1 (amd64): unmet Depends: b (>= 2)"],
+            ),
             (&[("a 1", "Depends: x | v"), ("b 1", "Provides: v")], &[]),
-            (&[("a 1", "Depends: v (>= 1)"), ("b 1", "Provides: v")], &["a 1 (amd64): unmet Depends: v (>= 1)"]),
+            (
+                &[("a 1", "Depends: v (>= 1)"), ("b 1", "Provides: v")],
+                &["a 1 (amd64): unmet Depends: v (>= 1)"],
+            ),
             (&[("a 1", "Depends: gone")], &[]),
-            (&[("a 1", "Pre-Depends: c:any"), ("c 1", "")], &["a 1 (amd64): unmet Pre-Depends: c:any"]),
+            (
+                &[("a 1", "Pre-Depends: c:any"), ("c 1", "")],
+                &["a 1 (amd64): unmet Pre-Depends: c:any"],
+            ),
             (&[("a 1", "Depends: c [i386]")], &[]),
-            (&[("a 1", "Conflicts: b"), ("b 1", "")], &["a 1 (amd64) Conflicts: b, but b 1 (amd64) is in the set"]),
+            (
+                &[("a 1", "Conflicts: b"), ("b 1", "")],
+                &["a 1 (amd64) Conflicts: b, but b 1 (amd64) is in the set"],
+            ),
             (&[("a 1", "Breaks: b (<< 1)"), ("b 1", "")], &[]),
             (
-                &[("a 1", "Provides: mta\nConflicts: mta"), ("b 1", "Provides: mta")],
+                &[
+                    ("a 1", "Provides: mta\nConflicts: mta"),
+                    ("b 1", "Provides: mta"),
+                ],
                 &["a 1 (amd64) Conflicts: mta, but b 1 (amd64) (providing mta) is in the set"],
             ),
             (&[("a 1", "Provides: mta\nConflicts: mta")], &[]),

@@ -100,8 +100,13 @@ pub fn resolve(index: &PackageIndex, request: &Request) -> Result<Resolution, Re
     }
     if request.include_essential {
         let mut required = Vec::new();
-        for name in index.real_names() {
-            let Some(candidate) = solver.base_candidate(name) else {
+        for (name, versions) in index.names_and_versions() {
+            let pin = request.pins.get(name);
+            let Some(candidate) = versions
+                .iter()
+                .map(|&i| &index.packages()[i])
+                .find(|p| pin.is_none_or(|v| p.version == *v))
+            else {
                 continue;
             };
             if candidate.essential {
@@ -181,16 +186,6 @@ fn priority_rank(p: Option<Priority>) -> u8 {
 impl<'a> Solver<'a> {
     fn pkg(&self, i: usize) -> &'a Package {
         &self.index.packages()[i]
-    }
-
-    /// The highest version of `name`, or its pinned version.
-    fn base_candidate(&self, name: &str) -> Option<&'a Package> {
-        let pin = self.request.pins.get(name);
-        self.index
-            .versions_of(name)
-            .iter()
-            .map(|&i| self.pkg(i))
-            .find(|p| pin.is_none_or(|v| p.version == *v))
     }
 
     fn push(&mut self, group: Group, from: From) {

@@ -169,7 +169,11 @@ fn selections_table() {
         let res = run(roots).unwrap_or_else(|e| panic!("{roots:?}: {e}"));
         assert_eq!(names(&res), *want, "{roots:?}");
         let set = res.packages.iter().map(|r| &r.package);
-        assert_eq!(check_closure(set, "amd64", &BTreeSet::new()), Vec::<String>::new(), "{roots:?}");
+        assert_eq!(
+            check_closure(set, "amd64", &BTreeSet::new()),
+            Vec::<String>::new(),
+            "{roots:?}"
+        );
         for p in &res.packages {
             assert!(
                 !p.reasons.is_empty(),
@@ -400,7 +404,10 @@ fn deterministic_whatever_the_index_order() {
     let first = resolve(&index_of(&stanzas), &req).unwrap();
     assert!(first.packages.len() > 10);
     let set = first.packages.iter().map(|r| &r.package);
-    assert_eq!(check_closure(set, "amd64", &BTreeSet::new()), Vec::<String>::new());
+    assert_eq!(
+        check_closure(set, "amd64", &BTreeSet::new()),
+        Vec::<String>::new()
+    );
     for step in 0..4 {
         stanzas.reverse();
         let shift = step * 7 % stanzas.len();
