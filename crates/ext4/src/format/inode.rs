@@ -69,9 +69,10 @@ pub struct Timestamp {
     pub extra: u32,
 }
 
-/// Earliest and latest encodable times (`-2^31` .. `2^34 + 2^31 - 1`).
+/// Earliest and latest encodable times: a signed 32-bit base plus up to
+/// three epochs of 2^32 seconds (1901-12-13 .. 2446-05-10).
 pub const TIME_MIN: i64 = -(1 << 31);
-pub const TIME_MAX: i64 = (1 << 34) + (1 << 31) - 1;
+pub const TIME_MAX: i64 = 3 * (1 << 32) + (1 << 31) - 1;
 
 impl Timestamp {
     /// Encode `secs`, or `None` when out of the representable range.

@@ -70,3 +70,121 @@ pub fn debugfs(path: &Path, script: &str) -> String {
     assert!(out.status.success(), "debugfs failed: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+use basalt_tree::{Entry, Kind};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Decode "0xBASE:EXTRA" from a debugfs time line into seconds.
+fn parse_time(s: &str) -> Option<i64> {
+    let s = s.trim().strip_prefix("0x")?;
+    let (base, extra) = s.split_once(':')?;
+    let base = u32::from_str_radix(base.trim(), 16).ok()?;
+    let extra = u32::from_str_radix(extra.get(..8)?, 16).ok()?;
+    Some(i64::from(base as i32) + (i64::from(extra & 3) << 32))
+}
+
+/// Read the image back and compare every entry with the model: kinds,
+/// bytes, symlink targets, modes, owners (ext4-view); link counts, device
+/// numbers, mtimes and xattrs (debugfs).
+pub fn verify(tree: &Tree, img: &Path) {
+    let fs = ext4_view::Ext4::load_from_path(img).expect("ext4-view load");
+    let children = tree.children_index();
+    // Expected link counts.
+    let mut links: BTreeMap<&str, u64> = BTreeMap::new();
+    for (k, e) in tree.iter() {
+        match &e.kind {
+            Kind::HardLink(t) => *links.entry(t.as_str()).or_insert(1) += 1,
+            Kind::Dir => {
+                let subdirs = children[k].iter().filter(|n| {
+                    let c = if k == "/" { format!("/{n}") } else { format!("{k}/{n}") };
+                    tree.get(&c).is_some_and(Entry::is_dir)
+                });
+                let lf = u64::from(k == "/" && !tree.contains("/lost+found"));
+                let n = 2 + subdirs.count() as u64 + lf;
+                links.insert(k, if n > 65000 { 1 } else { n });
+            }
+            _ => {
+                links.entry(k).or_insert(1);
+            }
+        }
+    }
+    for (k, e) in tree.iter() {
+        let md = fs.symlink_metadata(k).unwrap_or_else(|err| panic!("{k}: {err}"));
+        let (target_key, te) = match &e.kind {
+            Kind::HardLink(t) => (t.as_str(), tree.get(t).expect("link target")),
+            _ => (k, e),
+        };
+        assert_eq!(md.mode(), (te.mode & 0o7777) as u16, "{k}: mode");
+        assert_eq!((md.uid(), md.gid()), (te.uid, te.gid), "{k}: owner");
+        let ft = md.file_type();
+        match &te.kind {
+            Kind::Dir => {
+                assert!(ft.is_dir(), "{k}: not a dir");
+                let mut want: BTreeSet<String> = children[k].iter().map(|s| s.to_string()).collect();
+                if k == "/" {
+                    want.insert("lost+found".into());
+                }
+                let got: BTreeSet<String> = fs
+                    .read_dir(k)
+                    .expect("read_dir")
+                    .map(|d| d.expect("dir entry").file_name().as_str().expect("utf8").to_string())
+                    .filter(|n| n != "." && n != "..")
+                    .collect();
+                assert_eq!(got, want, "{k}: directory entries");
+            }
+            Kind::File(c) => {
+                assert!(ft.is_regular_file(), "{k}: not a file");
+                assert_eq!(md.len(), c.len(), "{k}: size");
+                let got = fs.read(k).expect("read");
+                assert!(got == c.read_all().expect("model bytes"), "{k}: bytes differ");
+            }
+            Kind::Symlink(t) => {
+                assert!(ft.is_symlink(), "{k}: not a symlink");
+                let got = fs.read_link(k).expect("read_link");
+                assert_eq!(got.as_ref(), t.as_bytes(), "{k}: symlink target");
+            }
+            Kind::CharDevice { .. } => assert!(ft.is_char_dev(), "{k}"),
+            Kind::BlockDevice { .. } => assert!(ft.is_block_dev(), "{k}"),
+            Kind::Fifo => assert!(ft.is_fifo(), "{k}"),
+            Kind::HardLink(_) => unreachable!(),
+        }
+        let _ = target_key;
+    }
+    if !have("debugfs") {
+        return;
+    }
+    // One debugfs run: stat every entry, dump every xattr value.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut script = String::new();
+    let mut xattr_files = Vec::new();
+    let keys: Vec<(&str, &Entry)> = tree.iter().filter(|(_, e)| !matches!(e.kind, Kind::HardLink(_))).collect();
+    for (i, (k, e)) in keys.iter().enumerate() {
+        script.push_str(&format!("stat {k}\nea_list {k}\n"));
+        for (j, (name, value)) in e.xattrs.iter().enumerate() {
+            let f = dir.path().join(format!("x{i}_{j}"));
+            script.push_str(&format!("ea_get -f {} {k} {name}\n", f.display()));
+            xattr_files.push((k.to_string(), name.clone(), value.clone(), f));
+        }
+    }
+    let out = debugfs(img, &script);
+    let sections: Vec<&str> = out.split("debugfs: stat ").skip(1).collect();
+    assert_eq!(sections.len(), keys.len(), "one stat section per entry");
+    for ((k, e), sec) in keys.iter().zip(&sections) {
+        let line_val = |label: &str| -> Option<&str> { sec.split(label).nth(1).map(|r| r.split_whitespace().next().unwrap_or("")) };
+        let got_links: u64 = line_val("Links: ").and_then(|v| v.parse().ok()).unwrap_or_else(|| panic!("{k}: no Links in {sec}"));
+        assert_eq!(got_links, links[k], "{k}: link count");
+        let mtime = sec.split("mtime: ").nth(1).and_then(parse_time).unwrap_or_else(|| panic!("{k}: no mtime"));
+        assert_eq!(mtime, e.mtime, "{k}: mtime");
+        if let Kind::CharDevice { major, minor } | Kind::BlockDevice { major, minor } = e.kind {
+            let v = line_val("Device major/minor number: ").unwrap_or_else(|| panic!("{k}: no device"));
+            assert_eq!(v, format!("{major:02}:{minor:02}"), "{k}: device number");
+        }
+        let ea = sec.split("debugfs: ea_list ").nth(1).unwrap_or("").split("debugfs: ").next().unwrap_or("");
+        let listed = ea.lines().filter(|l| l.starts_with("  ") && !l.starts_with("   ") && l.contains(" (")).count();
+        assert_eq!(listed, e.xattrs.len(), "{k}: xattr count in {sec}");
+    }
+    for (k, name, value, f) in xattr_files {
+        let got = std::fs::read(&f).unwrap_or_else(|err| panic!("{k}: xattr {name} not readable: {err}"));
+        assert_eq!(got, value, "{k}: xattr {name}");
+    }
+}
