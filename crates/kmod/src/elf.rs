@@ -24,6 +24,8 @@ const SHT_SYMTAB: u32 = 2;
 const SHT_NOBITS: u32 = 8;
 const SHN_UNDEF: u16 = 0;
 const STB_WEAK: u8 = 2;
+/// One `__versions` entry on 64-bit: u64 CRC then a 56-byte name.
+const MODVERSION64_LEN: usize = 64;
 
 /// One undefined symbol a module needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -170,10 +172,7 @@ impl ModuleElf {
                 }
             }
         }
-        let ksymtab_strings = named("__ksymtab_strings")?;
-        if let Some(s) = ksymtab_strings {
-            out.exports = strings(data(s))?.into_iter().map(str::to_string).collect();
-        }
+        let mut crc_exports = Vec::new();
         if let Some(symtab) = sections.iter().find(|s| s.kind == SHT_SYMTAB) {
             let strtab = sections
                 .get(usize_of(u64::from(symtab.link), "symtab link")?)
@@ -196,10 +195,36 @@ impl ModuleElf {
                         name: name.to_string(),
                         weak: info >> 4 == STB_WEAK,
                     });
-                } else if ksymtab_strings.is_none()
-                    && let Some(exported) = name.strip_prefix("__ksymtab_")
-                {
-                    out.exports.push(exported.to_string());
+                } else if let Some(exported) = name.strip_prefix("__crc_") {
+                    crc_exports.push(exported.to_string());
+                }
+            }
+        }
+        // Exports: the `__crc_<sym>` symbols of a MODVERSIONS kernel, else the
+        // `__ksymtab_strings` section (which on newer kernels also holds
+        // namespace names), the same sources, in the same order, as libkmod.
+        out.exports = if !crc_exports.is_empty() {
+            crc_exports
+        } else if let Some(s) = named("__ksymtab_strings")? {
+            strings(data(s))?.into_iter().map(str::to_string).collect()
+        } else {
+            Vec::new()
+        };
+        // `__versions` names not referenced from the symbol table (such as
+        // module_layout) are needed too; libkmod appends them.
+        if let Some(v) = named("__versions")? {
+            let d = data(v);
+            if d.len() % MODVERSION64_LEN == 0 {
+                let mut seen: std::collections::HashSet<String> =
+                    out.needs.iter().map(|n| n.name.clone()).collect();
+                for entry in d.chunks_exact(MODVERSION64_LEN) {
+                    let name = cstr(&entry[8..], 0)?;
+                    if !name.is_empty() && seen.insert(name.to_string()) {
+                        out.needs.push(NeededSymbol {
+                            name: name.to_string(),
+                            weak: false,
+                        });
+                    }
                 }
             }
         }
@@ -223,12 +248,20 @@ pub fn build_test_module(modinfo: &[(&str, &str)], exports: &[&str], needs: &[&s
     let mut strtab = vec![0u8];
     let mut symtab = vec![0u8; SYM64_LEN];
     for n in needs {
+        // Test convention: a leading '+' makes a defined symbol (section 1).
+        let (n, defined) = match n.strip_prefix('+') {
+            Some(d) => (d, true),
+            None => (*n, false),
+        };
         let off = u32::try_from(strtab.len()).expect("small");
         strtab.extend_from_slice(n.as_bytes());
         strtab.push(0);
         let mut sym = [0u8; SYM64_LEN];
         sym[..4].copy_from_slice(&off.to_le_bytes());
         sym[4] = 1 << 4; // STB_GLOBAL, STT_NOTYPE
+        if defined {
+            sym[6..8].copy_from_slice(&1u16.to_le_bytes());
+        }
         symtab.extend_from_slice(&sym);
     }
     let names = [
@@ -311,6 +344,26 @@ mod tests {
         assert_eq!(m.exports, vec!["virtblk_thing", "other"]);
         let needs: Vec<&str> = m.needs.iter().map(|n| n.name.as_str()).collect();
         assert_eq!(needs, vec!["virtio_get", "printk"]);
+    }
+
+    #[test]
+    fn crc_symbols_take_precedence_over_ksymtab_strings() {
+        // A MODVERSIONS module: exports come from __crc_ symbols, so the
+        // namespace string in __ksymtab_strings is not taken for a symbol.
+        let b = build_test_module(
+            &[],
+            &["real_fn", "USB_STORAGE"],
+            &["+__crc_real_fn", "printk"],
+        );
+        let m = ModuleElf::parse(&b).expect("parse");
+        assert_eq!(m.exports, vec!["real_fn"]);
+        assert_eq!(
+            m.needs,
+            vec![NeededSymbol {
+                name: "printk".into(),
+                weak: false
+            }]
+        );
     }
 
     #[test]
