@@ -52,7 +52,10 @@ pub fn normalise_sha256(s: &str) -> Result<String> {
 }
 
 /// Streams `r` into `w` (if any) while hashing; returns (bytes, hex sha256).
-pub(crate) fn hash_copy(mut r: impl Read, mut w: Option<&mut dyn Write>) -> std::io::Result<(u64, String)> {
+pub(crate) fn hash_copy(
+    mut r: impl Read,
+    mut w: Option<&mut dyn Write>,
+) -> std::io::Result<(u64, String)> {
     let mut h = Sha256::new();
     let mut buf = vec![0u8; BUF];
     let mut n: u64 = 0;
@@ -101,7 +104,8 @@ impl Cache {
     pub fn open(root: impl Into<PathBuf>) -> Result<Cache> {
         let root = root.into();
         let blobs = root.join("blobs").join("sha256");
-        std::fs::create_dir_all(&blobs).map_err(|e| Error::io("creating cache directory", &blobs, e))?;
+        std::fs::create_dir_all(&blobs)
+            .map_err(|e| Error::io("creating cache directory", &blobs, e))?;
         Ok(Cache {
             root,
             blobs,
@@ -147,7 +151,11 @@ impl Cache {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(Error::io("checking cache entry", &path, e)),
         };
-        let what = if label.is_empty() { want.as_str() } else { label };
+        let what = if label.is_empty() {
+            want.as_str()
+        } else {
+            label
+        };
         if let Some(size) = size
             && meta.len() != size
         {
@@ -160,7 +168,8 @@ impl Cache {
             return Ok(None);
         }
         let f = File::open(&path).map_err(|e| Error::io("opening cache entry", &path, e))?;
-        let (_, got) = hash_copy(f, None).map_err(|e| Error::io("hashing cache entry", &path, e))?;
+        let (_, got) =
+            hash_copy(f, None).map_err(|e| Error::io("hashing cache entry", &path, e))?;
         if got != want {
             log::info!(
                 "cache entry {} for {what} is corrupt (sha256 {got}); fetching again",
@@ -187,7 +196,8 @@ impl Cache {
         let tmp = TempFile::create(&self.blobs, &sha)?;
         {
             let mut f = &tmp.file;
-            f.write_all(data).map_err(|e| Error::io("writing cache entry", &tmp.path, e))?;
+            f.write_all(data)
+                .map_err(|e| Error::io("writing cache entry", &tmp.path, e))?;
         }
         tmp.commit(&path)?;
         Ok(path)
@@ -287,7 +297,8 @@ impl Cache {
                             }
                             Err(e) => {
                                 failed.store(true, Ordering::SeqCst);
-                                let mut slot = first_error.lock().unwrap_or_else(|p| p.into_inner());
+                                let mut slot =
+                                    first_error.lock().unwrap_or_else(|p| p.into_inner());
                                 if slot.is_none() {
                                     *slot = Some(e);
                                 }
@@ -323,10 +334,7 @@ pub(crate) fn write_atomic(dest: &Path, data: &[u8]) -> Result<()> {
         msg: format!("{} has no parent directory", dest.display()),
     })?;
     std::fs::create_dir_all(dir).map_err(|e| Error::io("creating directory", dir, e))?;
-    let name = dest
-        .file_name()
-        .and_then(|n| n.to_str())
-        .unwrap_or("file");
+    let name = dest.file_name().and_then(|n| n.to_str()).unwrap_or("file");
     let tmp = TempFile::create(dir, name)?;
     {
         let mut f = &tmp.file;

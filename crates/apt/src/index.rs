@@ -49,7 +49,8 @@ pub fn packages_text(
     if let Some(p) = plain
         && let Some(path) = cache.get_sized(&p.sha256, p.size)?
     {
-        let bytes = std::fs::read(&path).map_err(|e| Error::io("reading cached index", &path, e))?;
+        let bytes =
+            std::fs::read(&path).map_err(|e| Error::io("reading cached index", &path, e))?;
         return into_text(bytes, &plain_path);
     }
 

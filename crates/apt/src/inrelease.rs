@@ -44,7 +44,9 @@ pub fn verify(bytes: &[u8], keyring: &Keyring, now: u64, url: &str) -> Result<Ve
         return Err(bad("holds more than one signed message".into()));
     }
     if !trimmed.ends_with(END_SIG) || trimmed.matches(END_SIG).count() != 1 {
-        return Err(bad(format!("text after the signature, or no {END_SIG:?} line")));
+        return Err(bad(format!(
+            "text after the signature, or no {END_SIG:?} line"
+        )));
     }
     let (msg, _headers) = CleartextSignedMessage::from_string(text)
         .map_err(|e| bad(format!("malformed cleartext signature: {e}")))?;

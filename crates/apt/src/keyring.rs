@@ -115,16 +115,22 @@ impl Keyring {
     pub fn check(&self, sig: &Signature, data: &[u8], now: u64) -> Result<GoodSignature, String> {
         let hash = sig.hash_alg().ok_or("unsupported signature version")?;
         if !strong_hash(hash) {
-            return Err(format!("weak hash algorithm {hash} (SHA-256 or stronger required)"));
+            return Err(format!(
+                "weak hash algorithm {hash} (SHA-256 or stronger required)"
+            ));
         }
         if !matches!(sig.typ(), Some(SignatureType::Binary | SignatureType::Text)) {
             return Err(format!("unexpected signature type {:?}", sig.typ()));
         }
         let made = created(sig).ok_or("signature has no creation time")?;
         if made > now {
-            return Err(format!("signature created in the future ({made} > now {now})"));
+            return Err(format!(
+                "signature created in the future ({made} > now {now})"
+            ));
         }
-        if let Some(d) = sig.signature_expiration_time().map(|d| u64::from(d.as_secs()))
+        if let Some(d) = sig
+            .signature_expiration_time()
+            .map(|d| u64::from(d.as_secs()))
             && d != 0
             && made.saturating_add(d) <= now
         {
@@ -144,8 +150,11 @@ impl Keyring {
             return Err("signature names no issuer".into());
         }
         let matches = |k: &dyn KeyDetails| {
-            fps.iter().any(|f| f.as_slice() == k.fingerprint().as_bytes())
-                || ids.iter().any(|i| i.as_slice() == k.legacy_key_id().as_ref())
+            fps.iter()
+                .any(|f| f.as_slice() == k.fingerprint().as_bytes())
+                || ids
+                    .iter()
+                    .any(|i| i.as_slice() == k.legacy_key_id().as_ref())
         };
         let mut reasons = Vec::new();
         for key in &self.keys {
@@ -187,7 +196,11 @@ impl Keyring {
                 .issuer_fingerprint()
                 .iter()
                 .map(|f| hex::encode_upper(f.as_bytes()))
-                .chain(sig.issuer_key_id().iter().map(|k| hex::encode_upper(k.as_ref())))
+                .chain(
+                    sig.issuer_key_id()
+                        .iter()
+                        .map(|k| hex::encode_upper(k.as_ref())),
+                )
                 .collect();
             return Err(format!(
                 "made by key {} which is not in the keyring {}",
@@ -220,21 +233,15 @@ fn primary_valid(key: &SignedPublicKey, sig_made: u64, now: u64) -> Result<(), S
             return Err("key is revoked".into());
         }
     }
-    let mut newest: Option<&Signature> = None;
-    let mut consider = |s: &'_ Signature| {
-        if newest.is_none_or(|n| created(n) < created(s)) {
-            newest = Some(s);
-        }
-    };
+    let mut self_sigs: Vec<&Signature> = Vec::new();
     for sig in &key.details.direct_signatures {
         if usable_self_sig(sig, now)
             && sig.typ() == Some(SignatureType::Key)
             && sig.verify_key(primary).is_ok()
         {
-            consider(sig);
+            self_sigs.push(sig);
         }
     }
-    let mut self_sigs: Vec<&Signature> = Vec::new();
     for user in &key.details.users {
         for sig in &user.signatures {
             if usable_self_sig(sig, now)
@@ -247,8 +254,12 @@ fn primary_valid(key: &SignedPublicKey, sig_made: u64, now: u64) -> Result<(), S
             }
         }
     }
+    // The newest self-signature decides (ties: the first one found).
+    let mut newest: Option<&Signature> = None;
     for sig in self_sigs {
-        consider(sig);
+        if newest.is_none_or(|n| created(n) < created(sig)) {
+            newest = Some(sig);
+        }
     }
     let newest = newest.ok_or("key has no valid self-signature with a SHA-256+ hash")?;
     if let Some(exp) = key_expiry(key_created, newest)

@@ -236,7 +236,8 @@ mod tests {
         let mirror_in_keyring_only = format!(
             "Types: deb\nURIs: http://m.invalid/pub/deb\nSuites: trixie\nSigned-By: {KR}\n"
         );
-        let disabled = "Types: deb\nEnabled: no\nURIs: http://off.invalid/debian\nSuites: trixie\n\n";
+        let disabled =
+            "Types: deb\nEnabled: no\nURIs: http://off.invalid/debian\nSuites: trixie\n\n";
         let table: Vec<(Vec<(&str, String)>, Option<&str>)> = vec![
             (
                 vec![(

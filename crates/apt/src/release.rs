@@ -218,7 +218,10 @@ ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef0123456789 456 main/binary
         let p = &r.sha256["main/binary-amd64/Packages"];
         assert_eq!(p.size, 456);
         assert!(p.sha256.starts_with("abcdef"));
-        assert_eq!(r.valid_until.as_ref().unwrap().1, 1_754_731_885 + 7 * 86_400);
+        assert_eq!(
+            r.valid_until.as_ref().unwrap().1,
+            1_754_731_885 + 7 * 86_400
+        );
     }
 
     #[test]

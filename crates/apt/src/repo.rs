@@ -105,7 +105,10 @@ impl Repo {
         }
         for c in &config.components {
             if !release.components.is_empty()
-                && !release.components.iter().any(|rc| rc == c || rc.ends_with(&format!("/{c}")))
+                && !release
+                    .components
+                    .iter()
+                    .any(|rc| rc == c || rc.ends_with(&format!("/{c}")))
             {
                 return Err(bad(format!(
                     "has no component {c:?} (it has: {})",

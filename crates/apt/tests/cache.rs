@@ -144,7 +144,10 @@ fn hash_and_size_mismatch_after_download_are_errors() {
     let mut ds = downloads(&base, &p.files);
     ds[1].size += 1;
     let e = p.cache.fetch_all(&ds, 2).unwrap_err().to_string();
-    assert!(e.contains("size mismatch") && e.contains("pool/f1.deb"), "{e}");
+    assert!(
+        e.contains("size mismatch") && e.contains("pool/f1.deb"),
+        "{e}"
+    );
     // Nothing was left in the cache under the wrong hash or as temp files.
     let dir = p.cache.blob_path(&ds[0].sha256).unwrap();
     let dir = dir.parent().unwrap();
@@ -185,5 +188,8 @@ fn transient_http_errors_are_retried() {
     server.fail_next.store(5, Ordering::SeqCst);
     let ds = downloads(&server.base, &q.files);
     let e = q.cache.fetch_all(&ds, 1).unwrap_err().to_string();
-    assert!(e.contains("503") && e.contains("/pool/f0.deb") && e.contains("after 2 attempts"), "{e}");
+    assert!(
+        e.contains("503") && e.contains("/pool/f0.deb") && e.contains("after 2 attempts"),
+        "{e}"
+    );
 }

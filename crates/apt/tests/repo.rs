@@ -152,7 +152,10 @@ fn offline_uses_last_verified_inrelease() {
     let mut cfg = config(&url, &s.keyring);
     cfg.offline = true;
     let e = Repo::open(&cfg, &s.cache).unwrap_err().to_string();
-    assert!(e.contains("offline") && e.contains("run once online"), "{e}");
+    assert!(
+        e.contains("offline") && e.contains("run once online"),
+        "{e}"
+    );
     Repo::open(&config(&url, &s.keyring), &s.cache)
         .unwrap()
         .packages_text("main")

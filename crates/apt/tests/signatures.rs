@@ -21,8 +21,16 @@ fn ring(keys: &[&pgp::composed::SignedSecretKey]) -> Keyring {
     Keyring::from_bytes(&keyring_bytes(keys), Path::new("test.gpg")).unwrap()
 }
 
-fn check(inrelease: &str, keyring: &Keyring) -> Result<basalt_apt::inrelease::VerifiedRelease, Error> {
-    verify(inrelease.as_bytes(), keyring, u64::from(NOW), "file:///m/dists/trixie/InRelease")
+fn check(
+    inrelease: &str,
+    keyring: &Keyring,
+) -> Result<basalt_apt::inrelease::VerifiedRelease, Error> {
+    verify(
+        inrelease.as_bytes(),
+        keyring,
+        u64::from(NOW),
+        "file:///m/dists/trixie/InRelease",
+    )
 }
 
 fn expect_reject(inrelease: &str, keyring: &Keyring, needle: &str) {
@@ -31,7 +39,10 @@ fn expect_reject(inrelease: &str, keyring: &Keyring, needle: &str) {
         Err(e) => {
             let msg = e.to_string();
             assert!(msg.contains(needle), "error {msg:?} lacks {needle:?}");
-            assert!(msg.contains("InRelease file:///m/dists/trixie/InRelease"), "{msg}");
+            assert!(
+                msg.contains("InRelease file:///m/dists/trixie/InRelease"),
+                "{msg}"
+            );
         }
     }
 }
@@ -120,7 +131,10 @@ fn future_signature_rejected() {
 #[test]
 fn weak_hash_signatures_rejected() {
     let key = gen_rsa_key(8, "archive-rsa");
-    for (hash, name) in [(HashAlgorithm::Sha1, "SHA1"), (HashAlgorithm::Sha224, "SHA224")] {
+    for (hash, name) in [
+        (HashAlgorithm::Sha1, "SHA1"),
+        (HashAlgorithm::Sha224, "SHA224"),
+    ] {
         let spec = SigSpec {
             hash,
             ..SigSpec::default()

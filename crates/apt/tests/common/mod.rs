@@ -14,9 +14,9 @@ use pgp::composed::{
     SignedSecretKey, SubkeyParamsBuilder,
 };
 use pgp::crypto::hash::HashAlgorithm;
-use pgp::packet::{SignatureConfig, SignatureType, Subpacket, SubpacketData};
+use pgp::packet::{KeyFlags, SignatureConfig, SignatureType, Subpacket, SubpacketData};
 use pgp::ser::Serialize;
-use pgp::types::{Duration as PgpDuration, KeyDetails, Password, Timestamp};
+use pgp::types::{Duration as PgpDuration, KeyDetails, Password, Tag, Timestamp};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use sha2::{Digest, Sha256};
@@ -50,7 +50,76 @@ pub fn gen_key(seed: u64, name: &str, signing_subkey: bool) -> SignedSecretKey {
                 .unwrap(),
         );
     }
-    b.build().unwrap().generate(&mut rng).unwrap()
+    let mut key = b.build().unwrap().generate(&mut rng).unwrap();
+    pin_self_signatures(&mut key);
+    key
+}
+
+/// The key builder stamps self-signatures with the wall clock; re-make them at fixed
+/// times (a day after key creation) so the fixtures do not depend on today's date.
+pub fn pin_self_signatures(key: &mut SignedSecretKey) {
+    let at = Timestamp::from_secs(NOW - 99 * DAY);
+    let pw = Password::empty();
+    let primary_pub = key.primary_key.public_key().clone();
+    let mut flags = KeyFlags::default();
+    flags.set_certify(true);
+    flags.set_sign(true);
+    for user in &mut key.details.users {
+        let mut cfg = SignatureConfig::v4(
+            SignatureType::CertPositive,
+            key.primary_key.algorithm(),
+            HashAlgorithm::Sha256,
+        );
+        cfg.hashed_subpackets = vec![
+            Subpacket::regular(SubpacketData::SignatureCreationTime(at)).unwrap(),
+            Subpacket::regular(SubpacketData::IssuerFingerprint(
+                key.primary_key.fingerprint(),
+            ))
+            .unwrap(),
+            Subpacket::regular(SubpacketData::KeyFlags(flags.clone())).unwrap(),
+            Subpacket::regular(SubpacketData::IsPrimary(true)).unwrap(),
+        ];
+        let sig = cfg
+            .sign_certification(&key.primary_key, &primary_pub, &pw, Tag::UserId, &user.id)
+            .unwrap();
+        user.signatures = vec![sig];
+    }
+    let mut sign_flag = KeyFlags::default();
+    sign_flag.set_sign(true);
+    for sub in &mut key.secret_subkeys {
+        let sub_pub = sub.key.public_key().clone();
+        let mut back = SignatureConfig::v4(
+            SignatureType::KeyBinding,
+            sub.key.algorithm(),
+            HashAlgorithm::Sha256,
+        );
+        back.hashed_subpackets = vec![
+            Subpacket::regular(SubpacketData::SignatureCreationTime(at)).unwrap(),
+            Subpacket::regular(SubpacketData::IssuerFingerprint(sub.key.fingerprint())).unwrap(),
+        ];
+        let back = back
+            .sign_primary_key_binding(&sub.key, &sub_pub, &pw, &primary_pub)
+            .unwrap();
+        let mut cfg = SignatureConfig::v4(
+            SignatureType::SubkeyBinding,
+            key.primary_key.algorithm(),
+            HashAlgorithm::Sha256,
+        );
+        cfg.hashed_subpackets = vec![
+            Subpacket::regular(SubpacketData::SignatureCreationTime(at)).unwrap(),
+            Subpacket::regular(SubpacketData::IssuerFingerprint(
+                key.primary_key.fingerprint(),
+            ))
+            .unwrap(),
+            Subpacket::regular(SubpacketData::KeyFlags(sign_flag.clone())).unwrap(),
+        ];
+        cfg.unhashed_subpackets =
+            vec![Subpacket::regular(SubpacketData::EmbeddedSignature(Box::new(back))).unwrap()];
+        let binding = cfg
+            .sign_subkey_binding(&key.primary_key, &primary_pub, &pw, &sub_pub)
+            .unwrap();
+        sub.signatures = vec![binding];
+    }
 }
 
 /// An RSA 2048 key (some hash/algorithm combinations are only possible with RSA).
@@ -62,7 +131,9 @@ pub fn gen_rsa_key(seed: u64, name: &str) -> SignedSecretKey {
         .can_sign(true)
         .created_at(Timestamp::from_secs(NOW - 100 * DAY))
         .primary_user_id(format!("{name} <{name}@example.invalid>"));
-    b.build().unwrap().generate(&mut rng).unwrap()
+    let mut key = b.build().unwrap().generate(&mut rng).unwrap();
+    pin_self_signatures(&mut key);
+    key
 }
 
 /// Adds a direct-key self-signature (newer than the others) that makes the key expire
@@ -78,9 +149,14 @@ pub fn set_key_expiry(key: &mut SignedSecretKey, after: u32) {
             NOW - 50 * DAY,
         )))
         .unwrap(),
-        Subpacket::regular(SubpacketData::IssuerFingerprint(key.primary_key.fingerprint())).unwrap(),
-        Subpacket::regular(SubpacketData::KeyExpirationTime(PgpDuration::from_secs(after)))
-            .unwrap(),
+        Subpacket::regular(SubpacketData::IssuerFingerprint(
+            key.primary_key.fingerprint(),
+        ))
+        .unwrap(),
+        Subpacket::regular(SubpacketData::KeyExpirationTime(PgpDuration::from_secs(
+            after,
+        )))
+        .unwrap(),
     ];
     let public = key.primary_key.public_key().clone();
     let sig = cfg
@@ -101,7 +177,10 @@ pub fn revoke(key: &mut SignedSecretKey) {
             NOW - 10 * DAY,
         )))
         .unwrap(),
-        Subpacket::regular(SubpacketData::IssuerFingerprint(key.primary_key.fingerprint())).unwrap(),
+        Subpacket::regular(SubpacketData::IssuerFingerprint(
+            key.primary_key.fingerprint(),
+        ))
+        .unwrap(),
         Subpacket::regular(SubpacketData::RevocationReason(
             pgp::packet::RevocationCode::KeyCompromised,
             "test".into(),
@@ -163,8 +242,10 @@ fn sig_config(key: &impl KeyDetails, spec: &SigSpec) -> SignatureConfig {
     ];
     if let Some(e) = spec.expires_after {
         hashed.push(
-            Subpacket::regular(SubpacketData::SignatureExpirationTime(PgpDuration::from_secs(e)))
-                .unwrap(),
+            Subpacket::regular(SubpacketData::SignatureExpirationTime(
+                PgpDuration::from_secs(e),
+            ))
+            .unwrap(),
         );
     }
     cfg.hashed_subpackets = hashed;
