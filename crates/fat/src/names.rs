@@ -3,7 +3,7 @@
 //! Format", sections on short names, numeric-tail generation and long
 //! directory entries).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Characters other than letters and digits allowed in a short name.
 const SHORT_SPECIALS: &[u8] = b"!#$%&'()-@^_`{}~";
@@ -11,6 +11,8 @@ const SHORT_SPECIALS: &[u8] = b"!#$%&'()-@^_`{}~";
 const LONG_FORBIDDEN: &[char] = &['"', '*', '/', ':', '<', '>', '?', '\\', '|'];
 /// Longest long name, in UTF-16 code units.
 pub const MAX_LONG_UNITS: usize = 255;
+/// Largest numeric tail ("~999999" leaves one character of the base).
+const MAX_TAIL: u32 = 999_999;
 /// UTF-16 code units per long-name entry.
 pub const UNITS_PER_LFN: usize = 13;
 
@@ -125,13 +127,18 @@ pub fn assign(names: &[&str]) -> Option<Vec<(ShortName, bool)>> {
             }
         }
     }
+    // Per basis, the next tail number to try, so many names sharing a
+    // basis cost O(n log n), not O(n^2).
+    let mut next_tail: BTreeMap<(Vec<u8>, Vec<u8>), u32> = BTreeMap::new();
     for (i, (base, ext, _)) in bases.iter().enumerate() {
         if out[i].is_some() {
             continue;
         }
+        let counter = next_tail.entry((base.clone(), ext.clone())).or_insert(1);
         let mut found = None;
-        for n in 1u32..=999_999 {
-            let tail = format!("~{n}");
+        while *counter <= MAX_TAIL {
+            let tail = format!("~{counter}");
+            *counter += 1;
             let keep = base.len().min(8 - tail.len());
             let mut b = base[..keep].to_vec();
             b.extend_from_slice(tail.as_bytes());
@@ -238,6 +245,19 @@ mod tests {
         ];
         let want: Vec<(String, bool)> = want.iter().map(|(s, l)| (s.to_string(), *l)).collect();
         assert_eq!(got, want);
+    }
+
+    #[test]
+    fn many_names_one_basis_is_fast_and_unique() {
+        let names: Vec<String> = (0..30_000)
+            .map(|i| format!("a-long-file-name-{i}"))
+            .collect();
+        let refs: Vec<&str> = names.iter().map(|s| s.as_str()).collect();
+        let got = assign(&refs).expect("assign");
+        let unique: BTreeSet<ShortName> = got.iter().map(|(s, _)| *s).collect();
+        assert_eq!(unique.len(), names.len());
+        assert_eq!(display(&got[0].0), "A-LONG~1");
+        assert_eq!(display(&got[29_999].0), "A-~30000");
     }
 
     #[test]

@@ -252,3 +252,47 @@ fn name_children(dir: &str, names: &[&str], index: &BTreeMap<&str, usize>) -> Re
         })
         .collect())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use basalt_tree::Entry;
+
+    #[test]
+    fn directory_entry_limit() {
+        // 22 000 names of 14..26 UTF-16 units need 3 entries each: over 65 536.
+        let mut t = Tree::new();
+        t.mkdir_p("/d", 0).expect("mkdir");
+        for i in 0..22_000 {
+            t.insert(
+                &format!("/d/a-long-file-name-{i}"),
+                Entry::file(0o644, Content::from_bytes(vec![])),
+            )
+            .expect("insert");
+        }
+        let opts = FatOptions {
+            size: 64 << 20,
+            ..FatOptions::esp("X", 1)
+        };
+        match FatPlan::new(&t, &opts) {
+            Err(FatError::DirectoryTooLarge { path, entries }) => {
+                assert_eq!((path.as_str(), entries), ("/d", 66_002))
+            }
+            other => panic!("expected DirectoryTooLarge, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn labels_table() {
+        let cases = [
+            ("", Some(*b"NO NAME    ")),
+            ("esp", Some(*b"ESP        ")),
+            ("BASALT-ESP", Some(*b"BASALT-ESP ")),
+            ("a/b", None),
+            ("twelve chars", None),
+        ];
+        for (label, want) in cases {
+            assert_eq!(label_bytes(label).ok(), want, "{label:?}");
+        }
+    }
+}

@@ -23,6 +23,12 @@ use plan::BLOCK;
 /// The only hash algorithm Basalt writes.
 pub const ALGORITHM: &str = "sha256";
 
+/// The hash area layout for `data_bytes` of data (same as [`VerityPlan::new`]);
+/// `hash_size` is what to reserve after the file system.
+pub fn plan(data_bytes: u64) -> Result<VerityPlan> {
+    VerityPlan::new(data_bytes)
+}
+
 /// A computed hash area.
 #[derive(Debug, Clone)]
 pub struct Verity {
