@@ -1,0 +1,456 @@
+//! Contained filesystem operations under a root directory, with an undo log.
+//!
+//! Containment: every parent directory is opened with `openat2(...,
+//! RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)`, so symlinks (absolute or with
+//! `..`) in existing components, or ones the config created, resolve inside
+//! the root, as if the root were `/`. The last component is then handled
+//! relative to that directory fd with no-follow semantics (O_NOFOLLOW, rename,
+//! AT_SYMLINK_NOFOLLOW), so a symlink there is replaced, never followed.
+//!
+//! Atomicity: files are written to a temp file, fsynced and renamed into place.
+//! Every change is logged; `rollback` undoes them in reverse order and `commit`
+//! drops the backups.
+
+use rustix::fs::{
+    AtFlags, FileType, Mode, OFlags, ResolveFlags, Stat, chmodat, chownat, fchmod, fchown, fsync,
+    linkat, mkdirat, openat, openat2, readlinkat, renameat, statat, symlinkat, unlinkat,
+};
+use rustix::fs::{Gid, Uid};
+use rustix::io::Errno;
+use std::io::{Read, Write};
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+#[error("{op} {path}: {source}")]
+pub struct FsError {
+    pub op: &'static str,
+    pub path: String,
+    #[source]
+    pub source: std::io::Error,
+}
+
+fn fe<'a>(op: &'static str, path: &'a str) -> impl FnOnce(Errno) -> FsError + 'a {
+    move |e| FsError {
+        op,
+        path: path.to_string(),
+        source: e.into(),
+    }
+}
+
+/// What exists at a path (not following a final symlink).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Node {
+    File { mode: u32, uid: u32, gid: u32 },
+    Dir { mode: u32, uid: u32, gid: u32 },
+    Symlink(String),
+    Other,
+}
+
+enum Undo {
+    Created { parent: String, name: String, dir: bool },
+    Replaced { parent: String, name: String, backup: String },
+    Attr { path: String, mode: u32, uid: u32, gid: u32 },
+}
+
+pub struct Root {
+    fd: OwnedFd,
+    pub path: PathBuf,
+    undo: Vec<Undo>,
+}
+
+/// Split "/a/b/c" into ("/a/b", "c").
+pub fn split(path: &str) -> (&str, &str) {
+    match path.rfind('/') {
+        Some(0) => ("/", &path[1..]),
+        Some(i) => (&path[..i], &path[i + 1..]),
+        None => ("/", path),
+    }
+}
+
+fn mode(m: u32) -> Mode {
+    Mode::from_raw_mode(m)
+}
+
+fn ids(uid: u32, gid: u32) -> (Option<Uid>, Option<Gid>) {
+    (Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid)))
+}
+
+impl Root {
+    pub fn open(path: &Path) -> Result<Root, FsError> {
+        let p = path.display().to_string();
+        let fd = openat(
+            rustix::fs::CWD,
+            path,
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(fe("opening root", &p))?;
+        Ok(Root {
+            fd,
+            path: path.to_path_buf(),
+            undo: Vec::new(),
+        })
+    }
+
+    /// Open a directory inside the root, resolving symlinks as if chrooted.
+    fn dir(&self, path: &str) -> Result<OwnedFd, FsError> {
+        openat2(
+            &self.fd,
+            path,
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+            ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
+        )
+        .map_err(fe("opening directory", path))
+    }
+
+    /// lstat of `path`; None when absent. Parent components resolve in root.
+    pub fn node(&self, path: &str) -> Result<Option<Node>, FsError> {
+        let (parent, name) = split(path);
+        let d = match self.dir(parent) {
+            Ok(d) => d,
+            Err(e) if matches!(e.source.raw_os_error(), Some(2 | 20)) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        match statat(&d, name, AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(st) => Ok(Some(self.describe(&d, name, &st)?)),
+            Err(Errno::NOENT) => Ok(None),
+            Err(e) => Err(fe("stat", path)(e)),
+        }
+    }
+
+    fn describe(&self, d: &OwnedFd, name: &str, st: &Stat) -> Result<Node, FsError> {
+        let m = st.st_mode & 0o7777;
+        Ok(match FileType::from_raw_mode(st.st_mode) {
+            FileType::RegularFile => Node::File { mode: m, uid: st.st_uid, gid: st.st_gid },
+            FileType::Directory => Node::Dir { mode: m, uid: st.st_uid, gid: st.st_gid },
+            FileType::Symlink => {
+                let t = readlinkat(d, name, Vec::new()).map_err(fe("readlink", name))?;
+                Node::Symlink(t.to_string_lossy().into_owned())
+            }
+            _ => Node::Other,
+        })
+    }
+
+    /// Sorted names in a directory (resolved inside the root); empty when absent.
+    pub fn list(&self, path: &str) -> Result<Vec<String>, FsError> {
+        let fd = match openat2(
+            &self.fd,
+            path,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+            ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
+        ) {
+            Ok(fd) => fd,
+            Err(Errno::NOENT) => return Ok(Vec::new()),
+            Err(e) => return Err(fe("opening directory", path)(e)),
+        };
+        let mut names = Vec::new();
+        for ent in rustix::fs::Dir::read_from(&fd).map_err(fe("listing", path))? {
+            let ent = ent.map_err(fe("listing", path))?;
+            let n = ent.file_name().to_string_lossy().into_owned();
+            if n != "." && n != ".." {
+                names.push(n);
+            }
+        }
+        names.sort();
+        Ok(names)
+    }
+
+    /// Read a file (following symlinks inside the root); None when absent.
+    pub fn read(&self, path: &str) -> Result<Option<Vec<u8>>, FsError> {
+        let fd = match openat2(
+            &self.fd,
+            path,
+            OFlags::RDONLY | OFlags::CLOEXEC,
+            Mode::empty(),
+            ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
+        ) {
+            Ok(fd) => fd,
+            Err(Errno::NOENT) => return Ok(None),
+            Err(e) => return Err(fe("opening", path)(e)),
+        };
+        let mut f = std::fs::File::from(fd);
+        let mut buf = Vec::new();
+        f.read_to_end(&mut buf).map_err(|source| FsError {
+            op: "reading",
+            path: path.to_string(),
+            source,
+        })?;
+        Ok(Some(buf))
+    }
+
+    /// Create missing directories of `path` (itself included) with `mode`
+    /// and owner; existing ones are left as they are.
+    pub fn mkdir_p(&mut self, path: &str, m: u32, uid: u32, gid: u32) -> Result<(), FsError> {
+        let mut cur = String::new();
+        for comp in path.split('/').filter(|c| !c.is_empty()) {
+            let parent = if cur.is_empty() { "/".to_string() } else { cur.clone() };
+            cur.push('/');
+            cur.push_str(comp);
+            let d = self.dir(&parent)?;
+            match statat(&d, comp, AtFlags::empty()) {
+                Ok(st) if FileType::from_raw_mode(st.st_mode) == FileType::Directory => continue,
+                Ok(_) => {
+                    return Err(FsError {
+                        op: "creating directory",
+                        path: cur,
+                        source: std::io::Error::other("exists and is not a directory"),
+                    });
+                }
+                Err(Errno::NOENT) => {}
+                Err(e) => return Err(fe("stat", &cur)(e)),
+            }
+            mkdirat(&d, comp, mode(m)).map_err(fe("creating directory", &cur))?;
+            self.undo.push(Undo::Created {
+                parent: parent.clone(),
+                name: comp.to_string(),
+                dir: true,
+            });
+            chmodat(&d, comp, mode(m), AtFlags::empty()).map_err(fe("chmod", &cur))?;
+            let (u, g) = ids(uid, gid);
+            chownat(&d, comp, u, g, AtFlags::SYMLINK_NOFOLLOW).map_err(fe("chown", &cur))?;
+        }
+        Ok(())
+    }
+
+    /// Move an existing node at parent/name aside (for rollback).
+    fn backup(&mut self, d: &OwnedFd, parent: &str, name: &str) -> Result<bool, FsError> {
+        let backup = format!(".{name}.basalt-old");
+        let full = format!("{parent}/{name}");
+        match statat(d, name, AtFlags::SYMLINK_NOFOLLOW) {
+            Err(Errno::NOENT) => return Ok(false),
+            Err(e) => return Err(fe("stat", &full)(e)),
+            Ok(_) => {}
+        }
+        remove_tree(d, &backup).map_err(fe("removing stale backup", &full))?;
+        renameat(d, name, d, &backup).map_err(fe("moving aside", &full))?;
+        self.undo.push(Undo::Replaced {
+            parent: parent.to_string(),
+            name: name.to_string(),
+            backup,
+        });
+        Ok(true)
+    }
+
+    /// Write a regular file atomically (temp, fsync, rename). An existing
+    /// node at `path` (file, symlink, or with `replace_any` anything) is replaced.
+    pub fn write_file(&mut self, path: &str, data: &[u8], m: u32, uid: u32, gid: u32) -> Result<(), FsError> {
+        let (parent, name) = split(path);
+        let d = self.dir(parent)?;
+        let tmp = format!(".{name}.basalt-tmp");
+        let _ = unlinkat(&d, tmp.as_str(), AtFlags::empty());
+        let fd = openat(
+            &d,
+            tmp.as_str(),
+            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            mode(0o600),
+        )
+        .map_err(fe("creating temp file for", path))?;
+        let res = (|| {
+            let (u, g) = ids(uid, gid);
+            fchown(&fd, u, g).map_err(fe("chown", path))?;
+            fchmod(&fd, mode(m)).map_err(fe("chmod", path))?;
+            let mut f = std::fs::File::from(fd);
+            f.write_all(data).map_err(|source| FsError {
+                op: "writing",
+                path: path.to_string(),
+                source,
+            })?;
+            fsync(&f).map_err(fe("fsync", path))?;
+            Ok(())
+        })();
+        if let Err(e) = res {
+            let _ = unlinkat(&d, tmp.as_str(), AtFlags::empty());
+            return Err(e);
+        }
+        let existed = self.backup(&d, parent, name)?;
+        renameat(&d, tmp.as_str(), &d, name).map_err(fe("renaming into place", path))?;
+        if !existed {
+            self.undo.push(Undo::Created {
+                parent: parent.to_string(),
+                name: name.to_string(),
+                dir: false,
+            });
+        }
+        Ok(())
+    }
+
+    /// Create (or replace) a symlink; the target is stored as given.
+    pub fn symlink(&mut self, path: &str, target: &str, uid: u32, gid: u32) -> Result<(), FsError> {
+        let (parent, name) = split(path);
+        let d = self.dir(parent)?;
+        let existed = self.backup(&d, parent, name)?;
+        symlinkat(target, &d, name).map_err(fe("creating symlink", path))?;
+        if !existed {
+            self.undo.push(Undo::Created {
+                parent: parent.to_string(),
+                name: name.to_string(),
+                dir: false,
+            });
+        }
+        let (u, g) = ids(uid, gid);
+        chownat(&d, name, u, g, AtFlags::SYMLINK_NOFOLLOW).map_err(fe("chown", path))?;
+        Ok(())
+    }
+
+    /// Create (or replace) a hard link to `target` (a path inside the root).
+    pub fn hardlink(&mut self, path: &str, target: &str) -> Result<(), FsError> {
+        let (tp, tn) = split(target);
+        let td = self.dir(tp)?;
+        let (parent, name) = split(path);
+        let d = self.dir(parent)?;
+        let existed = self.backup(&d, parent, name)?;
+        linkat(&td, tn, &d, name, AtFlags::empty()).map_err(fe("creating hard link", path))?;
+        if !existed {
+            self.undo.push(Undo::Created {
+                parent: parent.to_string(),
+                name: name.to_string(),
+                dir: false,
+            });
+        }
+        Ok(())
+    }
+
+    /// Remove whatever is at `path` (moved aside until commit).
+    pub fn remove(&mut self, path: &str) -> Result<(), FsError> {
+        let (parent, name) = split(path);
+        let d = self.dir(parent)?;
+        self.backup(&d, parent, name)?;
+        Ok(())
+    }
+
+    /// Set mode and owner of an existing node without following a final symlink.
+    pub fn set_attr(&mut self, path: &str, m: u32, uid: u32, gid: u32) -> Result<(), FsError> {
+        let (parent, name) = split(path);
+        let d = self.dir(parent)?;
+        let st = statat(&d, name, AtFlags::SYMLINK_NOFOLLOW).map_err(fe("stat", path))?;
+        self.undo.push(Undo::Attr {
+            path: path.to_string(),
+            mode: st.st_mode & 0o7777,
+            uid: st.st_uid,
+            gid: st.st_gid,
+        });
+        if FileType::from_raw_mode(st.st_mode) != FileType::Symlink {
+            chmodat(&d, name, mode(m), AtFlags::empty()).map_err(fe("chmod", path))?;
+        }
+        let (u, g) = ids(uid, gid);
+        chownat(&d, name, u, g, AtFlags::SYMLINK_NOFOLLOW).map_err(fe("chown", path))?;
+        Ok(())
+    }
+
+    /// Keep every change: delete the backups.
+    pub fn commit(mut self) -> Result<(), FsError> {
+        for u in std::mem::take(&mut self.undo) {
+            if let Undo::Replaced { parent, backup, .. } = u {
+                let d = self.dir(&parent)?;
+                remove_tree(&d, &backup).map_err(fe("removing backup", &backup))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Undo every change, newest first. Best effort; returns the first error.
+    pub fn rollback(mut self) -> Result<(), FsError> {
+        let mut first = None;
+        for u in std::mem::take(&mut self.undo).into_iter().rev() {
+            let r = (|| -> Result<(), FsError> {
+                match u {
+                    Undo::Created { parent, name, dir } => {
+                        let d = self.dir(&parent)?;
+                        let flags = if dir { AtFlags::REMOVEDIR } else { AtFlags::empty() };
+                        unlinkat(&d, name.as_str(), flags).map_err(fe("undoing", &name))
+                    }
+                    Undo::Replaced { parent, name, backup } => {
+                        let d = self.dir(&parent)?;
+                        remove_tree(&d, &name).map_err(fe("undoing", &name))?;
+                        renameat(&d, backup.as_str(), &d, name.as_str()).map_err(fe("restoring", &name))
+                    }
+                    Undo::Attr { path, mode: m, uid, gid } => {
+                        let (parent, name) = split(&path);
+                        let d = self.dir(parent)?;
+                        let st = statat(&d, name, AtFlags::SYMLINK_NOFOLLOW).map_err(fe("stat", &path))?;
+                        if FileType::from_raw_mode(st.st_mode) != FileType::Symlink {
+                            chmodat(&d, name, mode(m), AtFlags::empty()).map_err(fe("chmod", &path))?;
+                        }
+                        let (u, g) = ids(uid, gid);
+                        chownat(&d, name, u, g, AtFlags::SYMLINK_NOFOLLOW).map_err(fe("chown", &path))
+                    }
+                }
+            })();
+            if let Err(e) = r {
+                first.get_or_insert(e);
+            }
+        }
+        first.map_or(Ok(()), Err)
+    }
+}
+
+/// Remove `name` under `d` recursively without following symlinks. Absent is fine.
+fn remove_tree(d: &OwnedFd, name: &str) -> Result<(), Errno> {
+    let st = match statat(d, name, AtFlags::SYMLINK_NOFOLLOW) {
+        Ok(st) => st,
+        Err(Errno::NOENT) => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    if FileType::from_raw_mode(st.st_mode) != FileType::Directory {
+        return unlinkat(d, name, AtFlags::empty());
+    }
+    let sub = openat(
+        d,
+        name,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    let mut names = Vec::new();
+    for ent in rustix::fs::Dir::read_from(&sub)? {
+        let ent = ent?;
+        let n = ent.file_name().to_string_lossy().into_owned();
+        if n != "." && n != ".." {
+            names.push(n);
+        }
+    }
+    for n in names {
+        remove_tree(&sub, &n)?;
+    }
+    unlinkat(d, name, AtFlags::REMOVEDIR)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn symlinks_resolve_inside_root() {
+        let outside = tempfile::tempdir().unwrap();
+        let t = tempfile::tempdir().unwrap();
+        std::fs::create_dir(t.path().join("etc")).unwrap();
+        // An absolute symlink pointing at a real directory outside the root.
+        std::os::unix::fs::symlink(outside.path(), t.path().join("etc/evil")).unwrap();
+        std::os::unix::fs::symlink("../../../../..", t.path().join("etc/up")).unwrap();
+        let mut r = Root::open(t.path()).unwrap();
+        // Writing through them lands inside the root (or fails), never outside.
+        let _ = r.mkdir_p(&format!("/etc/evil{}", outside.path().display()), 0o755, 0, 0);
+        let _ = r.write_file(&format!("/etc/evil{}/x", outside.path().display()), b"x", 0o644, 0, 0);
+        r.write_file("/etc/up/y", b"y", 0o644, 0, 0).unwrap();
+        r.commit().unwrap();
+        assert_eq!(std::fs::read_dir(outside.path()).unwrap().count(), 0);
+        assert_eq!(std::fs::read(t.path().join("y")).unwrap(), b"y");
+    }
+
+    #[test]
+    fn rollback_restores() {
+        let t = tempfile::tempdir().unwrap();
+        std::fs::write(t.path().join("a"), b"old").unwrap();
+        let mut r = Root::open(t.path()).unwrap();
+        r.write_file("/a", b"new", 0o600, 0, 0).unwrap();
+        r.mkdir_p("/d/e", 0o755, 0, 0).unwrap();
+        r.write_file("/d/e/f", b"f", 0o644, 0, 0).unwrap();
+        r.symlink("/l", "/a", 0, 0).unwrap();
+        r.rollback().unwrap();
+        assert_eq!(std::fs::read(t.path().join("a")).unwrap(), b"old");
+        let names: Vec<_> = std::fs::read_dir(t.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("a")]);
+    }
+}
