@@ -1,0 +1,115 @@
+//! Basalt's initramfs `/init` (PID 1 until switch_root). The steps, in
+//! order: mount /proc, /sys, /dev, /run; read the kernel command line;
+//! load the initramfs modules; wait for the boot disk (GPT with USR-A,
+//! USR-B, ROOT); set up dm-verity for the selected /usr slot; mount ROOT
+//! at /sysroot and the verity device read-only at /sysroot/usr; seed /etc
+//! from /usr/share/factory/etc; on first boot grow ROOT and provision;
+//! switch_root into systemd. Any error is fatal: a clear console message,
+//! then a reboot after the `panic=` delay. See README.md here.
+
+pub mod cmdline;
+pub mod devmapper;
+pub mod disk;
+pub mod error;
+pub mod etc;
+pub mod fatal;
+pub mod firstboot;
+pub mod modules;
+pub mod mounts;
+pub mod switchroot;
+mod sys;
+pub mod verity;
+
+use std::path::Path;
+use std::time::Duration;
+
+use rustix::mount::MountFlags;
+
+pub use cmdline::BootParams;
+pub use error::{InitError, Result};
+pub use firstboot::{FirstBootContext, Hook, Hooks};
+
+/// Where the real root is assembled.
+pub const SYSROOT: &str = "/sysroot";
+/// Factory defaults for /etc inside the real root.
+pub const FACTORY_ETC: &str = "usr/share/factory/etc";
+
+/// Everything up to (not including) switch_root. Returns the parameters
+/// so the caller can exec the configured init.
+pub fn prepare(hooks: &Hooks, delay: &mut Duration) -> Result<BootParams> {
+    mounts::mount_early()?;
+    let line = std::fs::read_to_string("/proc/cmdline")
+        .map_err(InitError::io("reading", "/proc/cmdline"))?;
+    *delay = cmdline::panic_delay(&line);
+    let params = BootParams::parse(&line)?;
+    fatal::info(format!("booting /usr slot {}", params.slot.letter()));
+
+    modules::load_all()?;
+    let disk = disk::wait_for_disk(&disk::Roots::default(), params.disk_timeout)?;
+    fatal::info(format!(
+        "boot disk {}: /usr slot on {}, ROOT on {}",
+        disk.disk.display(),
+        disk.usr(params.slot).dev.display(),
+        disk.root.dev.display()
+    ));
+
+    let usr_dev = verity::activate(&disk, &params)?;
+    let sysroot = Path::new(SYSROOT);
+    let root_dev = disk.root.dev.display().to_string();
+    mounts::mount_fs(&root_dev, sysroot, "ext4", MountFlags::empty(), "")?;
+    mounts::mount_fs(
+        &usr_dev.display().to_string(),
+        &sysroot.join("usr"),
+        "ext4",
+        MountFlags::RDONLY,
+        "",
+    )?;
+
+    let report = etc::populate(&sysroot.join(FACTORY_ETC), &sysroot.join("etc"))?;
+    if !report.created.is_empty() {
+        fatal::info(format!(
+            "/etc: {} entries copied from the factory defaults",
+            report.created.len()
+        ));
+    }
+    for p in &report.skipped_special {
+        fatal::warn(format!(
+            "/etc: factory entry {} is a device or fifo; not copied",
+            p.display()
+        ));
+    }
+
+    let ctx = FirstBootContext {
+        sysroot,
+        disk: &disk,
+        params: &params,
+        cmdline: &line,
+    };
+    firstboot::run(hooks, &ctx)?;
+    Ok(params)
+}
+
+/// Run /init. Never returns: it execs the real init or reboots.
+pub fn run(hooks: Hooks) -> ! {
+    if rustix::process::getpid() != rustix::process::Pid::INIT {
+        eprintln!(
+            "basalt-init: this is the initramfs /init and must run as PID 1; refusing to run"
+        );
+        std::process::exit(2);
+    }
+    std::panic::set_hook(Box::new(|info| {
+        fatal::fatal(
+            format!("internal error: {info}"),
+            cmdline::DEFAULT_PANIC_DELAY,
+        );
+    }));
+    let mut delay = cmdline::DEFAULT_PANIC_DELAY;
+    let params = match prepare(&hooks, &mut delay) {
+        Ok(p) => p,
+        Err(e) => fatal::fatal(e.to_string(), delay),
+    };
+    match switchroot::switch_root(Path::new(SYSROOT), &params.init) {
+        Ok(never) => match never {},
+        Err(e) => fatal::fatal(e.to_string(), delay),
+    }
+}
