@@ -84,6 +84,8 @@ pub struct Bpb {
     pub total_sectors: u32,
     pub fat_sectors: u32,
     pub root_cluster: u32,
+    pub fsinfo_sector: u16,
+    pub backup_boot_sector: u16,
 }
 
 impl Bpb {
@@ -101,6 +103,8 @@ impl Bpb {
             total_sectors: u32_at(32),
             fat_sectors: u32_at(36),
             root_cluster: u32_at(44),
+            fsinfo_sector: u16_at(48),
+            backup_boot_sector: u16_at(50),
         })
     }
 }

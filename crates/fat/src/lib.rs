@@ -4,7 +4,8 @@
 //! files) into a volume plan (geometry, 8.3 and long names, contiguous
 //! cluster runs), refusing bad input before anything is written;
 //! [`FatPlan::write`] writes it into a file at an offset, leaving unused
-//! clusters as holes. [`FatVolume`] reads a volume back.
+//! clusters as holes. [`FatVolume`] reads a volume back and can replace
+//! the contents of existing files in place.
 
 mod bpb;
 mod dirent;
@@ -13,6 +14,7 @@ mod geometry;
 mod names;
 mod plan;
 mod read;
+mod update;
 mod write;
 
 pub use error::{FatError, Result};

@@ -26,14 +26,15 @@ pub struct FatDirEntry {
 
 /// An open FAT32 volume inside `file` at `offset`.
 pub struct FatVolume<'a> {
-    file: &'a File,
-    offset: u64,
-    bpb: Bpb,
-    fat: Vec<u32>,
-    clusters: u32,
+    pub(crate) file: &'a File,
+    pub(crate) offset: u64,
+    pub(crate) bpb: Bpb,
+    /// The first FAT, entries as stored (upper 4 bits reserved).
+    pub(crate) fat: Vec<u32>,
+    pub(crate) clusters: u32,
 }
 
-const FAT_MASK: u32 = 0x0FFF_FFFF;
+pub(crate) const FAT_MASK: u32 = 0x0FFF_FFFF;
 const FAT_EOC_MIN: u32 = 0x0FFF_FFF8;
 
 impl<'a> FatVolume<'a> {
@@ -74,11 +75,11 @@ impl<'a> FatVolume<'a> {
         })
     }
 
-    fn cluster_bytes(&self) -> u64 {
+    pub(crate) fn cluster_bytes(&self) -> u64 {
         u64::from(self.bpb.sectors_per_cluster) * SECTOR
     }
 
-    fn cluster_offset(&self, c: u32) -> u64 {
+    pub(crate) fn cluster_offset(&self, c: u32) -> u64 {
         let data_start = u64::from(self.bpb.reserved_sectors)
             + u64::from(self.bpb.num_fats) * u64::from(self.bpb.fat_sectors);
         self.offset
@@ -86,7 +87,7 @@ impl<'a> FatVolume<'a> {
     }
 
     /// The cluster chain starting at `first`.
-    fn chain(&self, first: u32) -> Result<Vec<u32>> {
+    pub(crate) fn chain(&self, first: u32) -> Result<Vec<u32>> {
         let mut out = Vec::new();
         let mut c = first;
         while c != 0 && c < FAT_EOC_MIN {
@@ -131,10 +132,11 @@ impl<'a> FatVolume<'a> {
         Ok(out)
     }
 
-    fn parse_dir(bytes: &[u8]) -> Vec<FatDirEntry> {
+    /// Entries with the index of their short entry in the directory.
+    fn parse_dir(bytes: &[u8]) -> Vec<(FatDirEntry, usize)> {
         let mut out = Vec::new();
         let mut lfn: Vec<(u8, u8, Vec<u16>)> = Vec::new();
-        for e in bytes.chunks_exact(DIRENT_SIZE) {
+        for (index, e) in bytes.chunks_exact(DIRENT_SIZE).enumerate() {
             match e[0] {
                 0 => break,
                 0xE5 => {
@@ -185,24 +187,37 @@ impl<'a> FatVolume<'a> {
                 short_name.clone()
             };
             lfn.clear();
-            out.push(FatDirEntry {
-                name,
-                short_name,
-                is_dir: e[11] & ATTR_DIRECTORY != 0,
-                size: entry_size(e),
-                first_cluster: entry_cluster(e),
-            });
+            out.push((
+                FatDirEntry {
+                    name,
+                    short_name,
+                    is_dir: e[11] & ATTR_DIRECTORY != 0,
+                    size: entry_size(e),
+                    first_cluster: entry_cluster(e),
+                },
+                index,
+            ));
         }
         out
     }
 
     fn dir_at(&self, cluster: u32) -> Result<Vec<FatDirEntry>> {
-        Ok(Self::parse_dir(&self.read_chain(cluster, None)?))
+        Ok(Self::parse_dir(&self.read_chain(cluster, None)?)
+            .into_iter()
+            .map(|(e, _)| e)
+            .collect())
     }
 
     /// Find `path` ("/EFI/BOOT/BOOTX64.EFI"), matching names without
     /// regard to case, as FAT drivers do.
     pub fn lookup(&self, path: &str) -> Result<FatDirEntry> {
+        Ok(self.locate(path)?.0)
+    }
+
+    /// [`lookup`](Self::lookup), plus the byte offset (in the file) of the
+    /// entry's short directory entry (`None` for the root).
+    pub(crate) fn locate(&self, path: &str) -> Result<(FatDirEntry, Option<u64>)> {
+        let mut pos = None;
         let mut cur = FatDirEntry {
             name: "/".into(),
             short_name: String::new(),
@@ -217,15 +232,21 @@ impl<'a> FatVolume<'a> {
                 });
             }
             let want = comp.to_lowercase();
-            cur = self
-                .dir_at(cur.first_cluster)?
+            let chain = self.chain(cur.first_cluster)?;
+            let bytes = self.read_chain(cur.first_cluster, None)?;
+            let (found, index) = Self::parse_dir(&bytes)
                 .into_iter()
-                .find(|e| e.name.to_lowercase() == want || e.short_name.to_lowercase() == want)
+                .find(|(e, _)| e.name.to_lowercase() == want || e.short_name.to_lowercase() == want)
                 .ok_or_else(|| FatError::NotFound {
                     path: path.to_string(),
                 })?;
+            let at = (index * DIRENT_SIZE) as u64;
+            let cb = self.cluster_bytes();
+            let cluster = chain[(at / cb) as usize];
+            pos = Some(self.cluster_offset(cluster) + at % cb);
+            cur = found;
         }
-        Ok(cur)
+        Ok((cur, pos))
     }
 
     /// Entries of directory `path` in on-disk order.

@@ -66,6 +66,11 @@ fn esp_tree(store: &ContentStore) -> Tree {
 
 fn own_reader_match(f: &File, offset: u64, want: &BTreeMap<String, Vec<u8>>) {
     let vol = FatVolume::open(f, offset).expect("open volume");
+    assert_eq!(
+        vol.fsinfo_free_clusters().expect("fsinfo"),
+        Some(vol.free_clusters()),
+        "FSInfo free count"
+    );
     for (k, v) in want {
         assert!(
             vol.read_file(k).expect("read back") == *v,
