@@ -17,17 +17,28 @@ use anyhow::{Context, Result, bail};
 use basalt_ext4::{Mode, Options};
 use basalt_tree::{Content, Entry, Kind, Tree};
 
-fn walk(src: &Path, key: &str, tree: &mut Tree, inodes: &mut HashMap<(u64, u64), String>) -> Result<()> {
+fn walk(
+    src: &Path,
+    key: &str,
+    tree: &mut Tree,
+    inodes: &mut HashMap<(u64, u64), String>,
+) -> Result<()> {
     let mut names: Vec<_> = fs::read_dir(src)
         .with_context(|| format!("reading directory {}", src.display()))?
         .map(|e| e.map(|e| e.file_name()))
         .collect::<Result<_, _>>()?;
     names.sort();
     for name in names {
-        let Some(n) = name.to_str() else { bail!("non-UTF-8 name in {}", src.display()) };
+        let Some(n) = name.to_str() else {
+            bail!("non-UTF-8 name in {}", src.display())
+        };
         let p = src.join(&name);
         let md = fs::symlink_metadata(&p).with_context(|| format!("lstat {}", p.display()))?;
-        let child = if key == "/" { format!("/{n}") } else { format!("{key}/{n}") };
+        let child = if key == "/" {
+            format!("/{n}")
+        } else {
+            format!("{key}/{n}")
+        };
         let ft = md.file_type();
         let kind = if ft.is_dir() {
             Kind::Dir
@@ -41,14 +52,27 @@ fn walk(src: &Path, key: &str, tree: &mut Tree, inodes: &mut HashMap<(u64, u64),
                     Kind::HardLink(first.clone())
                 } else {
                     inodes.insert(id, child.clone());
-                    Kind::File(Content::Stored { path: Arc::from(p.as_path()), len: md.len() })
+                    Kind::File(Content::Stored {
+                        path: Arc::from(p.as_path()),
+                        len: md.len(),
+                    })
                 }
             } else {
-                Kind::File(Content::Stored { path: Arc::from(p.as_path()), len: md.len() })
+                Kind::File(Content::Stored {
+                    path: Arc::from(p.as_path()),
+                    len: md.len(),
+                })
             }
         } else if ft.is_char_device() || ft.is_block_device() {
-            let (major, minor) = (((md.rdev() >> 8) & 0xfff) as u32, ((md.rdev() & 0xff) | ((md.rdev() >> 12) & !0xff)) as u32);
-            if ft.is_char_device() { Kind::CharDevice { major, minor } } else { Kind::BlockDevice { major, minor } }
+            let (major, minor) = (
+                ((md.rdev() >> 8) & 0xfff) as u32,
+                ((md.rdev() & 0xff) | ((md.rdev() >> 12) & !0xff)) as u32,
+            );
+            if ft.is_char_device() {
+                Kind::CharDevice { major, minor }
+            } else {
+                Kind::BlockDevice { major, minor }
+            }
         } else if ft.is_fifo() {
             Kind::Fifo
         } else {
@@ -56,8 +80,16 @@ fn walk(src: &Path, key: &str, tree: &mut Tree, inodes: &mut HashMap<(u64, u64),
             continue;
         };
         let is_dir = matches!(kind, Kind::Dir);
-        let e = Entry { kind, mode: md.mode() & 0o7777, uid: md.uid(), gid: md.gid(), mtime: md.mtime(), xattrs: Default::default() };
-        tree.insert(&child, e).with_context(|| format!("adding {child}"))?;
+        let e = Entry {
+            kind,
+            mode: md.mode() & 0o7777,
+            uid: md.uid(),
+            gid: md.gid(),
+            mtime: md.mtime(),
+            xattrs: Default::default(),
+        };
+        tree.insert(&child, e)
+            .with_context(|| format!("adding {child}"))?;
         if is_dir {
             walk(&p, &child, tree, inodes)?;
         }
@@ -74,8 +106,16 @@ fn main() -> Result<()> {
     let mut i = 3;
     while i < args.len() {
         match args[i].as_str() {
-            "--writable" => mode = Mode::Writable { size_bytes: args.get(i + 1).context("size")?.parse()? },
-            "--slack" => mode = Mode::ReadOnly { slack_percent: args.get(i + 1).context("percent")?.parse()? },
+            "--writable" => {
+                mode = Mode::Writable {
+                    size_bytes: args.get(i + 1).context("size")?.parse()?,
+                }
+            }
+            "--slack" => {
+                mode = Mode::ReadOnly {
+                    slack_percent: args.get(i + 1).context("percent")?.parse()?,
+                }
+            }
             a => bail!("unknown argument {a}"),
         }
         i += 2;
@@ -90,7 +130,10 @@ fn main() -> Result<()> {
     walk(Path::new(&args[1]), "/", &mut tree, &mut HashMap::new()).context("scanning source")?;
     let t1 = Instant::now();
     let mut opts = Options::new(mode);
-    opts.timestamp = std::env::var("SOURCE_DATE_EPOCH").ok().and_then(|s| s.parse().ok()).unwrap_or(0);
+    opts.timestamp = std::env::var("SOURCE_DATE_EPOCH")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
     let plan = basalt_ext4::plan(&tree, &opts).context("planning")?;
     let t2 = Instant::now();
     let mut f = fs::File::create(&args[2]).context("creating image")?;

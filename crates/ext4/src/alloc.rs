@@ -13,7 +13,12 @@ pub struct Allocator {
 
 impl Allocator {
     pub fn new(fixed: Vec<(u64, u64)>) -> Allocator {
-        let mut a = Allocator { cursor: 0, fixed, next_fixed: 0, runs: Vec::new() };
+        let mut a = Allocator {
+            cursor: 0,
+            fixed,
+            next_fixed: 0,
+            runs: Vec::new(),
+        };
         a.skip_fixed();
         a
     }

@@ -21,7 +21,13 @@ pub struct BlockWriter<W: Write + Seek> {
 
 impl<W: Write + Seek> BlockWriter<W> {
     pub fn new(w: W) -> BlockWriter<W> {
-        BlockWriter { w, buf: Vec::with_capacity(BUF_SIZE), buf_at: 0, pos: u64::MAX, end: 0 }
+        BlockWriter {
+            w,
+            buf: Vec::with_capacity(BUF_SIZE),
+            buf_at: 0,
+            pos: u64::MAX,
+            end: 0,
+        }
     }
 
     fn flush_buf(&mut self) -> Result<(), Error> {
@@ -29,7 +35,9 @@ impl<W: Write + Seek> BlockWriter<W> {
             return Ok(());
         }
         if self.pos != self.buf_at {
-            self.w.seek(SeekFrom::Start(self.buf_at)).map_err(Error::Write)?;
+            self.w
+                .seek(SeekFrom::Start(self.buf_at))
+                .map_err(Error::Write)?;
         }
         self.w.write_all(&self.buf).map_err(Error::Write)?;
         self.buf_at += self.buf.len() as u64;
@@ -41,7 +49,12 @@ impl<W: Write + Seek> BlockWriter<W> {
 
     /// Append `len` bytes at `offset` (which must not precede earlier
     /// pieces), filled by `f` from a zeroed slice.
-    pub fn fill_with(&mut self, offset: u64, len: usize, f: impl FnOnce(&mut [u8]) -> Result<(), Error>) -> Result<(), Error> {
+    pub fn fill_with(
+        &mut self,
+        offset: u64,
+        len: usize,
+        f: impl FnOnce(&mut [u8]) -> Result<(), Error>,
+    ) -> Result<(), Error> {
         debug_assert!(offset >= self.buf_at + self.buf.len() as u64 || self.buf.is_empty());
         if offset != self.buf_at + self.buf.len() as u64 || self.buf.len() + len > BUF_SIZE {
             self.flush_buf()?;
@@ -74,7 +87,9 @@ impl<W: Write + Seek> BlockWriter<W> {
         self.flush_buf()?;
         let len = self.w.seek(SeekFrom::End(0)).map_err(Error::Write)?;
         if len < total && self.end < total {
-            self.w.seek(SeekFrom::Start(total - 1)).map_err(Error::Write)?;
+            self.w
+                .seek(SeekFrom::Start(total - 1))
+                .map_err(Error::Write)?;
             self.w.write_all(&[0]).map_err(Error::Write)?;
         }
         self.w.flush().map_err(Error::Write)?;

@@ -3,7 +3,9 @@
 
 use crate::crc::crc32c_raw;
 use crate::format::BLOCK_SIZE;
-use crate::format::dirent::{DirEntryHeader, DirEntryTail, DIRENT_HEADER, TAIL_FT, TAIL_SIZE, rec_len_for};
+use crate::format::dirent::{
+    DIRENT_HEADER, DirEntryHeader, DirEntryTail, TAIL_FT, TAIL_SIZE, rec_len_for,
+};
 
 const BS: usize = BLOCK_SIZE as usize;
 /// Bytes of a block available to entries.
@@ -44,10 +46,20 @@ pub fn encode_block(entries: &[DirEntry<'_>], inode_seed: u32, out: &mut [u8]) {
     out.fill(0);
     let mut off = 0;
     if entries.is_empty() {
-        DirEntryHeader { inode: 0, rec_len: USABLE as u16, name_len: 0, file_type: 0 }.encode(out);
+        DirEntryHeader {
+            inode: 0,
+            rec_len: USABLE as u16,
+            name_len: 0,
+            file_type: 0,
+        }
+        .encode(out);
     }
     for (i, e) in entries.iter().enumerate() {
-        let len = if i + 1 == entries.len() { USABLE - off } else { rec_len_for(e.name.len()) };
+        let len = if i + 1 == entries.len() {
+            USABLE - off
+        } else {
+            rec_len_for(e.name.len())
+        };
         // Names are at most 255 bytes and records at most one block (checked
         // by the planner), so both fit their fields.
         let h = DirEntryHeader {
@@ -75,7 +87,11 @@ mod tests {
     use super::*;
 
     fn e(name: &[u8]) -> DirEntry<'_> {
-        DirEntry { name, ino: 12, file_type: 1 }
+        DirEntry {
+            name,
+            ino: 12,
+            file_type: 1,
+        }
     }
 
     #[test]
@@ -96,7 +112,22 @@ mod tests {
     #[test]
     fn encode_layout() {
         let mut b = vec![0u8; BS];
-        encode_block(&[DirEntry { name: b".", ino: 2, file_type: 2 }, DirEntry { name: b"..", ino: 2, file_type: 2 }], 0, &mut b);
+        encode_block(
+            &[
+                DirEntry {
+                    name: b".",
+                    ino: 2,
+                    file_type: 2,
+                },
+                DirEntry {
+                    name: b"..",
+                    ino: 2,
+                    file_type: 2,
+                },
+            ],
+            0,
+            &mut b,
+        );
         assert_eq!(&b[0..9], &[2, 0, 0, 0, 12, 0, 1, 2, b'.']);
         assert_eq!(&b[12..20], &[2, 0, 0, 0, 0xE8, 0x0F, 2, 2]); // rec_len 4072
         assert_eq!(&b[USABLE..USABLE + 8], &[0, 0, 0, 0, 12, 0, 0, 0xDE]);

@@ -17,12 +17,22 @@ pub enum Error {
     #[error("{path}: symlink target {reason}")]
     SymlinkTarget { path: String, reason: &'static str },
     #[error("{path}: device number {major}:{minor} does not fit (major < 4096, minor < 2^20)")]
-    DeviceNumber { path: String, major: u32, minor: u32 },
+    DeviceNumber {
+        path: String,
+        major: u32,
+        minor: u32,
+    },
     #[error("{path}: {count} links exceed ext4's limit of 65000")]
     TooManyLinks { path: String, count: u64 },
     #[error("{path}: extended attribute {name:?}: {reason}")]
-    Xattr { path: String, name: String, reason: String },
-    #[error("{path}: extended attributes need {bytes} bytes, more than the inode plus one 4096-byte block hold")]
+    Xattr {
+        path: String,
+        name: String,
+        reason: String,
+    },
+    #[error(
+        "{path}: extended attributes need {bytes} bytes, more than the inode plus one 4096-byte block hold"
+    )]
     XattrsTooLarge { path: String, bytes: usize },
     #[error("{path}: file of {size} bytes is too large for ext4 extents")]
     FileTooLarge { path: String, size: u64 },

@@ -4,8 +4,8 @@
 use crate::crc::crc32c_raw;
 use crate::format::BLOCK_SIZE;
 use crate::format::extent::{
-    BLOCK_MAX_ENTRIES, ENTRY_SIZE, EXT3_EXT_MAGIC, Extent, ExtentHeader, ExtentIdx, ROOT_MAX_ENTRIES, TAIL_OFFSET,
-    split48,
+    BLOCK_MAX_ENTRIES, ENTRY_SIZE, EXT3_EXT_MAGIC, Extent, ExtentHeader, ExtentIdx,
+    ROOT_MAX_ENTRIES, TAIL_OFFSET, split48,
 };
 use crate::format::inode::I_BLOCK_SIZE;
 
@@ -61,7 +61,13 @@ pub fn encode(extents: &[Ext], blocks: &[u64], inode_seed: u32) -> Encoded {
         .map(|e| {
             let (hi, lo) = split48(e.start);
             let mut b = [0u8; ENTRY_SIZE];
-            Extent { ee_block: e.logical, ee_len: e.len, ee_start_hi: hi, ee_start_lo: lo }.encode(&mut b);
+            Extent {
+                ee_block: e.logical,
+                ee_len: e.len,
+                ee_start_hi: hi,
+                ee_start_lo: lo,
+            }
+            .encode(&mut b);
             (e.logical, b)
         })
         .collect();
@@ -82,7 +88,13 @@ pub fn encode(extents: &[Ext], blocks: &[u64], inode_seed: u32) -> Encoded {
             b[TAIL_OFFSET..TAIL_OFFSET + 4].copy_from_slice(&csum.to_le_bytes());
             let (hi, lo) = split48(blk);
             let mut idx = [0u8; ENTRY_SIZE];
-            ExtentIdx { ei_block: chunk[0].0, ei_leaf_lo: lo, ei_leaf_hi: hi, ei_unused: 0 }.encode(&mut idx);
+            ExtentIdx {
+                ei_block: chunk[0].0,
+                ei_leaf_lo: lo,
+                ei_leaf_hi: hi,
+                ei_unused: 0,
+            }
+            .encode(&mut idx);
             upper.push((chunk[0].0, idx));
             out_blocks.push((blk, b));
         }
@@ -95,7 +107,10 @@ pub fn encode(extents: &[Ext], blocks: &[u64], inode_seed: u32) -> Encoded {
         let off = ENTRY_SIZE * (i + 1);
         i_block[off..off + ENTRY_SIZE].copy_from_slice(ent);
     }
-    Encoded { i_block, blocks: out_blocks }
+    Encoded {
+        i_block,
+        blocks: out_blocks,
+    }
 }
 
 #[cfg(test)]
@@ -119,7 +134,13 @@ mod tests {
 
     #[test]
     fn depth_one_tree() {
-        let exts: Vec<Ext> = (0..6).map(|i| Ext { logical: i * 2, start: 1000 + u64::from(i) * 2, len: 1 }).collect();
+        let exts: Vec<Ext> = (0..6)
+            .map(|i| Ext {
+                logical: i * 2,
+                start: 1000 + u64::from(i) * 2,
+                len: 1,
+            })
+            .collect();
         let enc = encode(&exts, &[77], 0xABCD);
         let root = ExtentHeader::decode(&enc.i_block);
         assert_eq!((root.eh_entries, root.eh_max, root.eh_depth), (1, 4, 1));
@@ -131,7 +152,13 @@ mod tests {
         let h = ExtentHeader::decode(b);
         assert_eq!((h.eh_entries, h.eh_max, h.eh_depth), (6, 340, 0));
         let last = Extent::decode(&b[12 * 6..]);
-        assert_eq!((last.ee_block, last.ee_start_lo, last.ee_len), (10, 1010, 1));
-        assert_eq!(&b[TAIL_OFFSET..TAIL_OFFSET + 4], &crc32c_raw(0xABCD, &b[..TAIL_OFFSET]).to_le_bytes());
+        assert_eq!(
+            (last.ee_block, last.ee_start_lo, last.ee_len),
+            (10, 1010, 1)
+        );
+        assert_eq!(
+            &b[TAIL_OFFSET..TAIL_OFFSET + 4],
+            &crc32c_raw(0xABCD, &b[..TAIL_OFFSET]).to_le_bytes()
+        );
     }
 }

@@ -2,7 +2,7 @@
 //! metadata (superblock and descriptor table copies) lives.
 
 use crate::error::Error;
-use crate::format::{BLOCKS_PER_GROUP, BLOCK_SIZE, DESC_SIZE, INODE_SIZE, MAX_INODES_PER_GROUP};
+use crate::format::{BLOCK_SIZE, BLOCKS_PER_GROUP, DESC_SIZE, INODE_SIZE, MAX_INODES_PER_GROUP};
 
 /// Inodes per inode-table block.
 const INODES_PER_BLOCK: u64 = BLOCK_SIZE / INODE_SIZE;
@@ -42,14 +42,28 @@ impl Geometry {
         let per_group = min_inodes.div_ceil(groups64).max(INODES_PER_BLOCK);
         let per_group = per_group.div_ceil(INODES_PER_BLOCK) * INODES_PER_BLOCK;
         if per_group > u64::from(MAX_INODES_PER_GROUP) {
-            return Err(Error::TooManyInodes { inodes: min_inodes, blocks });
+            return Err(Error::TooManyInodes {
+                inodes: min_inodes,
+                blocks,
+            });
         }
-        let inodes_per_group = u32::try_from(per_group).map_err(|_| Error::TooManyInodes { inodes: min_inodes, blocks })?;
+        let inodes_per_group = u32::try_from(per_group).map_err(|_| Error::TooManyInodes {
+            inodes: min_inodes,
+            blocks,
+        })?;
         if u64::from(inodes_per_group) * groups64 > u64::from(u32::MAX) {
-            return Err(Error::TooManyInodes { inodes: min_inodes, blocks });
+            return Err(Error::TooManyInodes {
+                inodes: min_inodes,
+                blocks,
+            });
         }
         let gdt_blocks = (groups64 * DESC_SIZE).div_ceil(BLOCK_SIZE);
-        Ok(Geometry { blocks, groups, inodes_per_group, gdt_blocks })
+        Ok(Geometry {
+            blocks,
+            groups,
+            inodes_per_group,
+            gdt_blocks,
+        })
     }
 
     pub fn inodes_count(&self) -> u32 {
@@ -81,7 +95,12 @@ impl Geometry {
     pub fn fixed_ranges(&self, upto_groups: u64) -> Vec<(u64, u64)> {
         (0..upto_groups)
             .filter(|&g| group_has_super(g))
-            .map(|g| (g * BLOCKS_PER_GROUP, g * BLOCKS_PER_GROUP + self.super_len()))
+            .map(|g| {
+                (
+                    g * BLOCKS_PER_GROUP,
+                    g * BLOCKS_PER_GROUP + self.super_len(),
+                )
+            })
             .collect()
     }
 }
@@ -108,7 +127,11 @@ mod tests {
         ];
         for (blocks, inodes, want) in cases {
             let g = Geometry::new(blocks, inodes).expect("geometry");
-            assert_eq!((g.groups, g.inodes_per_group, g.gdt_blocks), want, "{blocks} {inodes}");
+            assert_eq!(
+                (g.groups, g.inodes_per_group, g.gdt_blocks),
+                want,
+                "{blocks} {inodes}"
+            );
         }
         assert!(Geometry::new(32768, 40000).is_err());
         assert!(Geometry::new(10, 1).is_err());

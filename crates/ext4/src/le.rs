@@ -121,7 +121,15 @@ mod tests {
     #[test]
     fn encode_decode_table() {
         let cases = [
-            (Demo { a: 0x0102, b: 0x03040506, c: [7, 8, 9], d: 10 }, [2u8, 1, 0, 0, 6, 5, 4, 3, 7, 8, 9, 0, 0, 0, 0, 10]),
+            (
+                Demo {
+                    a: 0x0102,
+                    b: 0x03040506,
+                    c: [7, 8, 9],
+                    d: 10,
+                },
+                [2u8, 1, 0, 0, 6, 5, 4, 3, 7, 8, 9, 0, 0, 0, 0, 10],
+            ),
             (Demo::default(), [0u8; 16]),
         ];
         for (d, want) in cases {

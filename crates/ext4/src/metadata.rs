@@ -5,11 +5,13 @@ use crate::format::features::{CompatFeatures, GroupFlags, IncompatFeatures, RoCo
 use crate::format::group_desc::{BG_CHECKSUM_OFFSET, GroupDesc};
 use crate::format::inode::EXTRA_ISIZE;
 use crate::format::superblock::{
-    DEFAULT_MOUNT_OPTS, EXT2_CRC32C_CHKSUM, EXT2_DYNAMIC_REV, EXT2_ERRORS_CONTINUE, EXT2_FLAGS_SIGNED_HASH,
-    EXT2_HASH_HALF_MD4, EXT2_OS_LINUX, EXT2_SUPER_MAGIC, EXT2_VALID_FS, EXT3_JNL_BACKUP_BLOCKS, S_CHECKSUM_OFFSET,
-    Superblock,
+    DEFAULT_MOUNT_OPTS, EXT2_CRC32C_CHKSUM, EXT2_DYNAMIC_REV, EXT2_ERRORS_CONTINUE,
+    EXT2_FLAGS_SIGNED_HASH, EXT2_HASH_HALF_MD4, EXT2_OS_LINUX, EXT2_SUPER_MAGIC, EXT2_VALID_FS,
+    EXT3_JNL_BACKUP_BLOCKS, S_CHECKSUM_OFFSET, Superblock,
 };
-use crate::format::{BLOCK_SIZE, BLOCKS_PER_GROUP, DESC_SIZE, FIRST_INO, INODE_SIZE, JOURNAL_INO, LOG_BLOCK_SIZE};
+use crate::format::{
+    BLOCK_SIZE, BLOCKS_PER_GROUP, DESC_SIZE, FIRST_INO, INODE_SIZE, JOURNAL_INO, LOG_BLOCK_SIZE,
+};
 use crate::geometry::Geometry;
 
 const BS: usize = BLOCK_SIZE as usize;
@@ -85,7 +87,13 @@ pub fn build_groups(inp: &GroupInputs<'_>) -> Groups {
         }
     }
     let ipg = geo.inodes_per_group;
-    let mut out = Groups { block_bitmaps: Vec::new(), inode_bitmaps: Vec::new(), descs: Vec::new(), free_blocks: 0, free_inodes: 0 };
+    let mut out = Groups {
+        block_bitmaps: Vec::new(),
+        inode_bitmaps: Vec::new(),
+        descs: Vec::new(),
+        free_blocks: 0,
+        free_inodes: 0,
+    };
     for g in 0..geo.groups {
         let gi = g as usize;
         let len = geo.group_len(g);
@@ -96,7 +104,9 @@ pub fn build_groups(inp: &GroupInputs<'_>) -> Groups {
         set_bits(&mut bb, len, BLOCKS_PER_GROUP - len);
         let mut ib = vec![0u8; BS];
         let first = u64::from(g) * u64::from(ipg);
-        let used_inodes = u64::from(inp.last_ino).saturating_sub(first).min(u64::from(ipg));
+        let used_inodes = u64::from(inp.last_ino)
+            .saturating_sub(first)
+            .min(u64::from(ipg));
         set_bits(&mut ib, 0, used_inodes);
         set_bits(&mut ib, u64::from(ipg), (8 * BS) as u64 - u64::from(ipg));
         let free_inodes = u64::from(ipg) - used_inodes;

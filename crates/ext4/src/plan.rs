@@ -12,7 +12,9 @@ use crate::extent_tree::{self, Ext};
 use crate::format::dirent::{FT_BLKDEV, FT_CHRDEV, FT_DIR, FT_FIFO, FT_REG_FILE, FT_SYMLINK};
 use crate::format::extent::EXT_INIT_MAX_LEN;
 use crate::format::inode::{I_BLOCK_SIZE, S_IFDIR, S_IFREG, Timestamp};
-use crate::format::{BLOCK_SIZE, BLOCKS_PER_GROUP, FIRST_INO, JOURNAL_INO, LINK_MAX, NAME_LEN_MAX, ROOT_INO};
+use crate::format::{
+    BLOCK_SIZE, BLOCKS_PER_GROUP, FIRST_INO, JOURNAL_INO, LINK_MAX, NAME_LEN_MAX, ROOT_INO,
+};
 use crate::geometry::Geometry;
 use crate::options::{Mode, Options};
 use crate::scan;
@@ -27,13 +29,24 @@ const MAX_SIZING_ROUNDS: usize = 32;
 /// What an inode holds.
 #[derive(Debug)]
 pub(crate) enum Body<'t> {
-    Dir { dir: usize },
-    File { content: &'t Content, path: &'t str, runs: Vec<(u64, u64)> },
+    Dir {
+        dir: usize,
+    },
+    File {
+        content: &'t Content,
+        path: &'t str,
+        runs: Vec<(u64, u64)>,
+    },
     FastSymlink(&'t [u8]),
     SlowSymlink(&'t [u8]),
-    Device { major: u32, minor: u32 },
+    Device {
+        major: u32,
+        minor: u32,
+    },
     Fifo,
-    Journal { blocks: u64 },
+    Journal {
+        blocks: u64,
+    },
 }
 
 #[derive(Debug)]
@@ -56,7 +69,10 @@ pub(crate) struct InodePlan<'t> {
 
 impl InodePlan<'_> {
     pub fn uses_extents(&self) -> bool {
-        !matches!(self.body, Body::FastSymlink(_) | Body::Device { .. } | Body::Fifo)
+        !matches!(
+            self.body,
+            Body::FastSymlink(_) | Body::Device { .. } | Body::Fifo
+        )
     }
     /// Blocks charged to the inode (data, tree, xattr block).
     pub fn block_count(&self) -> u64 {
@@ -134,7 +150,10 @@ pub fn default_journal_blocks(blocks: u64) -> Option<u64> {
 fn time_ok(what: &str, secs: i64) -> Result<(), Error> {
     match Timestamp::encode(secs) {
         Some(_) => Ok(()),
-        None => Err(Error::TimeOutOfRange { what: what.to_string(), secs }),
+        None => Err(Error::TimeOutOfRange {
+            what: what.to_string(),
+            secs,
+        }),
     }
 }
 
@@ -157,10 +176,16 @@ fn check_options(o: &Options) -> Result<(), Error> {
         return Err(Error::LabelTooLong(o.label.clone()));
     }
     if o.timestamp < 0 || o.timestamp > i64::from(u32::MAX) + (255i64 << 32) {
-        return Err(Error::TimeOutOfRange { what: "options.timestamp".into(), secs: o.timestamp });
+        return Err(Error::TimeOutOfRange {
+            what: "options.timestamp".into(),
+            secs: o.timestamp,
+        });
     }
     if o.reserved_percent > 50 {
-        return Err(Error::Option(format!("reserved_percent {} is above 50", o.reserved_percent)));
+        return Err(Error::Option(format!(
+            "reserved_percent {} is above 50",
+            o.reserved_percent
+        )));
     }
     if o.inode_ratio == Some(0) {
         return Err(Error::Option("inode_ratio must be positive".into()));
@@ -168,7 +193,9 @@ fn check_options(o: &Options) -> Result<(), Error> {
     if let Mode::ReadOnly { slack_percent } = o.mode
         && slack_percent > 1000
     {
-        return Err(Error::Option(format!("slack_percent {slack_percent} is above 1000")));
+        return Err(Error::Option(format!(
+            "slack_percent {slack_percent} is above 1000"
+        )));
     }
     Ok(())
 }
@@ -190,7 +217,10 @@ pub fn plan<'t>(tree: &'t Tree, opts: &Options) -> Result<Plan<'t>, Error> {
             let mut blocks = size_bytes / BLOCK_SIZE;
             let probe = Geometry::new(blocks, 1)?;
             let last = probe.groups - 1;
-            if last > 0 && crate::geometry::group_has_super(u64::from(last)) && probe.group_len(last) < probe.super_len() + 50 {
+            if last > 0
+                && crate::geometry::group_has_super(u64::from(last))
+                && probe.group_len(last) < probe.super_len() + 50
+            {
                 // Like mke2fs: drop a last group too small for its backup.
                 blocks = probe.group_start(last);
             }
@@ -201,7 +231,10 @@ pub fn plan<'t>(tree: &'t Tree, opts: &Options) -> Result<Plan<'t>, Error> {
             add_journal(&mut inodes, journal, opts.timestamp);
             let lay = layout(&mut inodes, &dirs, &geo);
             if lay.end > blocks {
-                return Err(Error::DoesNotFit { size_bytes, needed_bytes: lay.end * BLOCK_SIZE });
+                return Err(Error::DoesNotFit {
+                    size_bytes,
+                    needed_bytes: lay.end * BLOCK_SIZE,
+                });
             }
             Ok(finish(opts, geo, inodes, dirs, last_ino, lay, size_bytes))
         }
@@ -258,7 +291,10 @@ fn finish<'t>(
 }
 
 fn add_journal(inodes: &mut Vec<InodePlan<'_>>, blocks: u64, time: i64) {
-    let pos = inodes.iter().position(|i| i.ino > JOURNAL_INO).unwrap_or(inodes.len());
+    let pos = inodes
+        .iter()
+        .position(|i| i.ino > JOURNAL_INO)
+        .unwrap_or(inodes.len());
     inodes.insert(
         pos,
         InodePlan {
@@ -293,14 +329,28 @@ fn estimate_blocks(i: &InodePlan<'_>) -> u64 {
 /// Number the inodes, check every entry, build the directories and scan
 /// file contents for holes.
 #[allow(clippy::type_complexity)]
-fn collect<'t>(tree: &'t Tree, opts: &Options) -> Result<(Vec<InodePlan<'t>>, Vec<DirPlan<'t>>, u32), Error> {
-    let root = tree.get("/").ok_or(Error::NotDir { path: "/".into(), kind: "missing entry" })?;
+fn collect<'t>(
+    tree: &'t Tree,
+    opts: &Options,
+) -> Result<(Vec<InodePlan<'t>>, Vec<DirPlan<'t>>, u32), Error> {
+    let root = tree.get("/").ok_or(Error::NotDir {
+        path: "/".into(),
+        kind: "missing entry",
+    })?;
     if !root.is_dir() {
-        return Err(Error::NotDir { path: "/".into(), kind: root.kind.name() });
+        return Err(Error::NotDir {
+            path: "/".into(),
+            kind: root.kind.name(),
+        });
     }
     let has_lf = match tree.get(LOST_FOUND) {
         Some(e) if e.is_dir() => true,
-        Some(e) => return Err(Error::NotDir { path: LOST_FOUND.into(), kind: e.kind.name() }),
+        Some(e) => {
+            return Err(Error::NotDir {
+                path: LOST_FOUND.into(),
+                kind: e.kind.name(),
+            });
+        }
         None => false,
     };
 
@@ -314,7 +364,10 @@ fn collect<'t>(tree: &'t Tree, opts: &Options) -> Result<(Vec<InodePlan<'t>>, Ve
             (_, Kind::HardLink(_)) => continue,
             _ => {
                 let n = next;
-                next = next.checked_add(1).ok_or(Error::TooManyInodes { inodes: u64::from(u32::MAX), blocks: 0 })?;
+                next = next.checked_add(1).ok_or(Error::TooManyInodes {
+                    inodes: u64::from(u32::MAX),
+                    blocks: 0,
+                })?;
                 n
             }
         };
@@ -340,7 +393,11 @@ fn collect<'t>(tree: &'t Tree, opts: &Options) -> Result<(Vec<InodePlan<'t>>, Ve
     }
     let dir_links = |p: &str| {
         let n = 2 + subdirs.get(p).copied().unwrap_or(0);
-        if n > u64::from(LINK_MAX) { 1 } else { u16::try_from(n).unwrap_or(1) }
+        if n > u64::from(LINK_MAX) {
+            1
+        } else {
+            u16::try_from(n).unwrap_or(1)
+        }
     };
 
     // Directories.
@@ -351,44 +408,95 @@ fn collect<'t>(tree: &'t Tree, opts: &Options) -> Result<(Vec<InodePlan<'t>>, Ve
         let ino = ino_of[path];
         let parent_ino = parent(path).map_or(ROOT_INO, |p| ino_of[p]);
         let mut entries = vec![
-            DirEntry { name: b".", ino, file_type: FT_DIR },
-            DirEntry { name: b"..", ino: parent_ino, file_type: FT_DIR },
+            DirEntry {
+                name: b".",
+                ino,
+                file_type: FT_DIR,
+            },
+            DirEntry {
+                name: b"..",
+                ino: parent_ino,
+                file_type: FT_DIR,
+            },
         ];
         for &name in names {
             if name.len() > NAME_LEN_MAX {
-                return Err(Error::NameTooLong { path: format!("{path}/{name}") });
+                return Err(Error::NameTooLong {
+                    path: format!("{path}/{name}"),
+                });
             }
-            let child = if path == "/" { format!("/{name}") } else { format!("{path}/{name}") };
-            let (key, e) = tree.get(&child).map(|e| (child.as_str(), e)).ok_or(Error::NotDir { path: child.clone(), kind: "missing entry" })?;
+            let child = if path == "/" {
+                format!("/{name}")
+            } else {
+                format!("{path}/{name}")
+            };
+            let (key, e) = tree
+                .get(&child)
+                .map(|e| (child.as_str(), e))
+                .ok_or(Error::NotDir {
+                    path: child.clone(),
+                    kind: "missing entry",
+                })?;
             let target = match &e.kind {
                 Kind::HardLink(t) => t.as_str(),
                 _ => key,
             };
-            let ino = *ino_of.get(target).ok_or_else(|| Error::NotDir { path: target.to_string(), kind: "missing entry" })?;
-            entries.push(DirEntry { name: name.as_bytes(), ino, file_type: file_type(&e.kind) });
+            let ino = *ino_of.get(target).ok_or_else(|| Error::NotDir {
+                path: target.to_string(),
+                kind: "missing entry",
+            })?;
+            entries.push(DirEntry {
+                name: name.as_bytes(),
+                ino,
+                file_type: file_type(&e.kind),
+            });
         }
         if path == "/" && !has_lf {
-            entries.push(DirEntry { name: b"lost+found", ino: FIRST_INO, file_type: FT_DIR });
+            entries.push(DirEntry {
+                name: b"lost+found",
+                ino: FIRST_INO,
+                file_type: FT_DIR,
+            });
         }
-        let min = if path == LOST_FOUND { LOST_FOUND_BLOCKS } else { 1 };
+        let min = if path == LOST_FOUND {
+            LOST_FOUND_BLOCKS
+        } else {
+            1
+        };
         let block_starts = dir::pack(&entries, min);
         dir_of.insert(path, dirs.len());
-        dirs.push(DirPlan { entries, block_starts });
+        dirs.push(DirPlan {
+            entries,
+            block_starts,
+        });
     }
     if !has_lf {
         let entries = vec![
-            DirEntry { name: b".", ino: FIRST_INO, file_type: FT_DIR },
-            DirEntry { name: b"..", ino: ROOT_INO, file_type: FT_DIR },
+            DirEntry {
+                name: b".",
+                ino: FIRST_INO,
+                file_type: FT_DIR,
+            },
+            DirEntry {
+                name: b"..",
+                ino: ROOT_INO,
+                file_type: FT_DIR,
+            },
         ];
         let block_starts = dir::pack(&entries, LOST_FOUND_BLOCKS);
         dir_of.insert(LOST_FOUND, dirs.len());
-        dirs.push(DirPlan { entries, block_starts });
+        dirs.push(DirPlan {
+            entries,
+            block_starts,
+        });
     }
 
     // Inodes.
     let mut inodes: Vec<InodePlan<'t>> = Vec::with_capacity(ino_of.len() + 1);
     for (path, e) in tree.iter() {
-        let Some(&ino) = ino_of.get(path) else { continue };
+        let Some(&ino) = ino_of.get(path) else {
+            continue;
+        };
         time_ok(path, e.mtime)?;
         let (links, size, body): (u16, u64, Body<'t>) = match &e.kind {
             Kind::Dir => {
@@ -398,38 +506,79 @@ fn collect<'t>(tree: &'t Tree, opts: &Options) -> Result<(Vec<InodePlan<'t>>, Ve
             }
             Kind::File(c) => {
                 let count = 1 + extra_links.get(path).copied().unwrap_or(0);
-                let links = u16::try_from(count).ok().filter(|&n| u32::from(n) <= LINK_MAX);
-                let links = links.ok_or(Error::TooManyLinks { path: path.to_string(), count })?;
+                let links = u16::try_from(count)
+                    .ok()
+                    .filter(|&n| u32::from(n) <= LINK_MAX);
+                let links = links.ok_or(Error::TooManyLinks {
+                    path: path.to_string(),
+                    count,
+                })?;
                 if c.len().div_ceil(BLOCK_SIZE) > u64::from(u32::MAX) {
-                    return Err(Error::FileTooLarge { path: path.to_string(), size: c.len() });
+                    return Err(Error::FileTooLarge {
+                        path: path.to_string(),
+                        size: c.len(),
+                    });
                 }
                 let runs = scan::data_runs(c, path)?;
-                (links, c.len(), Body::File { content: c, path, runs })
+                (
+                    links,
+                    c.len(),
+                    Body::File {
+                        content: c,
+                        path,
+                        runs,
+                    },
+                )
             }
             Kind::Symlink(t) => {
                 let b = t.as_bytes();
                 if b.is_empty() {
-                    return Err(Error::SymlinkTarget { path: path.to_string(), reason: "is empty" });
+                    return Err(Error::SymlinkTarget {
+                        path: path.to_string(),
+                        reason: "is empty",
+                    });
                 }
                 if b.len() >= BLOCK_SIZE as usize {
-                    return Err(Error::SymlinkTarget { path: path.to_string(), reason: "is 4096 bytes or longer" });
+                    return Err(Error::SymlinkTarget {
+                        path: path.to_string(),
+                        reason: "is 4096 bytes or longer",
+                    });
                 }
                 if b.contains(&0) {
-                    return Err(Error::SymlinkTarget { path: path.to_string(), reason: "contains a NUL byte" });
+                    return Err(Error::SymlinkTarget {
+                        path: path.to_string(),
+                        reason: "contains a NUL byte",
+                    });
                 }
-                let body = if b.len() < I_BLOCK_SIZE { Body::FastSymlink(b) } else { Body::SlowSymlink(b) };
+                let body = if b.len() < I_BLOCK_SIZE {
+                    Body::FastSymlink(b)
+                } else {
+                    Body::SlowSymlink(b)
+                };
                 (1, b.len() as u64, body)
             }
             Kind::CharDevice { major, minor } | Kind::BlockDevice { major, minor } => {
                 if *major >= 1 << 12 || *minor >= 1 << 20 {
-                    return Err(Error::DeviceNumber { path: path.to_string(), major: *major, minor: *minor });
+                    return Err(Error::DeviceNumber {
+                        path: path.to_string(),
+                        major: *major,
+                        minor: *minor,
+                    });
                 }
-                (1, 0, Body::Device { major: *major, minor: *minor })
+                (
+                    1,
+                    0,
+                    Body::Device {
+                        major: *major,
+                        minor: *minor,
+                    },
+                )
             }
             Kind::Fifo => (1, 0, Body::Fifo),
             Kind::HardLink(_) => continue,
         };
-        let mode = u16::try_from(e.st_mode()).map_err(|_| Error::Option(format!("{path}: mode out of range")))?;
+        let mode = u16::try_from(e.st_mode())
+            .map_err(|_| Error::Option(format!("{path}: mode out of range")))?;
         inodes.push(InodePlan {
             ino,
             mode,
@@ -482,7 +631,11 @@ fn place_runs(a: &mut Allocator, runs: &[(u64, u64)], out: &mut Vec<Ext>) {
         let mut l = logical;
         for (start, len) in a.runs_of(count, u64::from(EXT_INIT_MAX_LEN)) {
             // Logical blocks were checked to fit u32; lengths are <= 32768.
-            out.push(Ext { logical: u32::try_from(l).unwrap_or(u32::MAX), start, len: u16::try_from(len).unwrap_or(0) });
+            out.push(Ext {
+                logical: u32::try_from(l).unwrap_or(u32::MAX),
+                start,
+                len: u16::try_from(len).unwrap_or(0),
+            });
             l += len;
         }
     }
@@ -495,7 +648,9 @@ pub(crate) fn layout(inodes: &mut [InodePlan<'_>], dirs: &[DirPlan<'_>], geo: &G
     let groups = geo.groups as usize;
     let block_bitmaps: Vec<u64> = (0..groups).map(|_| a.contiguous(1)).collect();
     let inode_bitmaps: Vec<u64> = (0..groups).map(|_| a.contiguous(1)).collect();
-    let inode_tables: Vec<u64> = (0..groups).map(|_| a.contiguous(geo.inode_table_blocks())).collect();
+    let inode_tables: Vec<u64> = (0..groups)
+        .map(|_| a.contiguous(geo.inode_table_blocks()))
+        .collect();
     for i in inodes.iter_mut() {
         i.extents.clear();
         i.tree_blocks.clear();
@@ -518,5 +673,11 @@ pub(crate) fn layout(inodes: &mut [InodePlan<'_>], dirs: &[DirPlan<'_>], geo: &G
             i.xattr_block = Some(a.run(1).0);
         }
     }
-    Layout { end: a.end(), block_bitmaps, inode_bitmaps, inode_tables, runs: std::mem::take(&mut a.runs) }
+    Layout {
+        end: a.end(),
+        block_bitmaps,
+        inode_bitmaps,
+        inode_tables,
+        runs: std::mem::take(&mut a.runs),
+    }
 }

@@ -20,7 +20,10 @@ pub fn data_runs(content: &Content, path: &str) -> Result<Vec<(u64, u64)>, Error
     match content {
         Content::Inline(bytes) => runs.feed(bytes),
         Content::Stored { len, .. } => {
-            let err = |source| Error::ReadContent { path: path.to_string(), source };
+            let err = |source| Error::ReadContent {
+                path: path.to_string(),
+                source,
+            };
             let mut r = content.open().map_err(err)?;
             let mut buf = vec![0u8; SCAN_CHUNK];
             let mut total = 0u64;
@@ -44,7 +47,10 @@ pub fn data_runs(content: &Content, path: &str) -> Result<Vec<(u64, u64)>, Error
                 }
             }
             if total != *len {
-                return Err(Error::ContentChanged { path: path.to_string(), expected: *len });
+                return Err(Error::ContentChanged {
+                    path: path.to_string(),
+                    expected: *len,
+                });
             }
         }
     }
@@ -118,6 +124,9 @@ mod tests {
         let a = data_runs(&stored, "/s").expect("scan");
         let b = data_runs(&Content::from_bytes(bytes.clone()), "/s").expect("scan");
         assert_eq!(a, b);
-        assert_eq!(a.last().map(|r| r.0), Some((bytes.len() as u64 - 1) / BLOCK_SIZE));
+        assert_eq!(
+            a.last().map(|r| r.0),
+            Some((bytes.len() as u64 - 1) / BLOCK_SIZE)
+        );
     }
 }

@@ -12,11 +12,14 @@ use crate::crc::{crc32c_raw, fs_seed, inode_seed};
 use crate::dir;
 use crate::error::Error;
 use crate::extent_tree;
-use crate::format::inode::{
-    EXTRA_ISIZE, I_BLOCK_SIZE, I_CHECKSUM_HI_OFFSET, I_CHECKSUM_LO_OFFSET, IN_INODE_XATTR_OFFSET, Inode, Timestamp,
-};
 use crate::format::features::InodeFlags;
-use crate::format::journal::{JBD2_FEATURE_INCOMPAT_64BIT, JBD2_FEATURE_INCOMPAT_CSUM_V3, JournalSuperblock};
+use crate::format::inode::{
+    EXTRA_ISIZE, I_BLOCK_SIZE, I_CHECKSUM_HI_OFFSET, I_CHECKSUM_LO_OFFSET, IN_INODE_XATTR_OFFSET,
+    Inode, Timestamp,
+};
+use crate::format::journal::{
+    JBD2_FEATURE_INCOMPAT_64BIT, JBD2_FEATURE_INCOMPAT_CSUM_V3, JournalSuperblock,
+};
 use crate::format::{BLOCK_SIZE, INODE_SIZE, SUPERBLOCK_OFFSET};
 use crate::geometry::group_has_super;
 use crate::metadata::{self, GroupInputs, SuperInputs};
@@ -30,7 +33,12 @@ enum Piece<'t> {
     Bytes(Vec<u8>),
     /// `blocks` blocks of a file's content starting at logical block
     /// `logical`.
-    Data { content: &'t Content, path: &'t str, logical: u64, blocks: u64 },
+    Data {
+        content: &'t Content,
+        path: &'t str,
+        logical: u64,
+        blocks: u64,
+    },
 }
 
 fn lo32(v: u64) -> u32 {
@@ -48,12 +56,20 @@ fn hi16(v: u32) -> u16 {
 
 /// Encode one inode with its checksum. `i_block` is the extent root, the
 /// symlink target or the device number.
-fn encode_inode(ip: &InodePlan<'_>, i_block: [u8; I_BLOCK_SIZE], seed: u32) -> [u8; INODE_SIZE as usize] {
+fn encode_inode(
+    ip: &InodePlan<'_>,
+    i_block: [u8; I_BLOCK_SIZE],
+    seed: u32,
+) -> [u8; INODE_SIZE as usize] {
     // Times were validated by the planner.
     let t = Timestamp::encode(ip.time).unwrap_or(Timestamp { base: 0, extra: 0 });
     let sectors = ip.block_count() * (BLOCK_SIZE / 512);
     let file_acl = ip.xattr_block.unwrap_or(0);
-    let flags = if ip.uses_extents() { InodeFlags::EXTENTS.0 } else { 0 };
+    let flags = if ip.uses_extents() {
+        InodeFlags::EXTENTS.0
+    } else {
+        0
+    };
     let inode = Inode {
         i_mode: ip.mode,
         i_uid: lo16(ip.uid),
@@ -117,7 +133,12 @@ impl<'t> Plan<'t> {
             let at = block * BLOCK_SIZE;
             match piece {
                 Piece::Bytes(b) => out.put(at, &b)?,
-                Piece::Data { content, path, logical, blocks } => stream(&mut out, at, content, path, logical, blocks)?,
+                Piece::Data {
+                    content,
+                    path,
+                    logical,
+                    blocks,
+                } => stream(&mut out, at, content, path, logical, blocks)?,
             }
         }
         out.finish(self.size_bytes)
@@ -159,14 +180,30 @@ impl<'t> Plan<'t> {
                     let dp = &self.dirs[*d];
                     let mut data = vec![0u8; dp.block_starts.len() * BS];
                     for (i, &start) in dp.block_starts.iter().enumerate() {
-                        let end = dp.block_starts.get(i + 1).copied().unwrap_or(dp.entries.len());
-                        dir::encode_block(&dp.entries[start..end], iseed, &mut data[i * BS..(i + 1) * BS]);
+                        let end = dp
+                            .block_starts
+                            .get(i + 1)
+                            .copied()
+                            .unwrap_or(dp.entries.len());
+                        dir::encode_block(
+                            &dp.entries[start..end],
+                            iseed,
+                            &mut data[i * BS..(i + 1) * BS],
+                        );
                     }
                     push_extent_data(&mut pieces, ip, &data);
                 }
                 Body::File { content, path, .. } => {
                     for e in &ip.extents {
-                        pieces.push((e.start, Piece::Data { content, path, logical: u64::from(e.logical), blocks: u64::from(e.len) }));
+                        pieces.push((
+                            e.start,
+                            Piece::Data {
+                                content,
+                                path,
+                                logical: u64::from(e.logical),
+                                blocks: u64::from(e.len),
+                            },
+                        ));
                     }
                 }
                 Body::SlowSymlink(t) => {
@@ -176,7 +213,12 @@ impl<'t> Plan<'t> {
                 }
                 Body::Journal { blocks } => {
                     let incompat = JBD2_FEATURE_INCOMPAT_64BIT | JBD2_FEATURE_INCOMPAT_CSUM_V3;
-                    let jsb = JournalSuperblock { blocksize: BLOCK_SIZE as u32, maxlen: lo32(*blocks), incompat, uuid: self.opts.uuid };
+                    let jsb = JournalSuperblock {
+                        blocksize: BLOCK_SIZE as u32,
+                        maxlen: lo32(*blocks),
+                        incompat,
+                        uuid: self.opts.uuid,
+                    };
                     let mut data = vec![0u8; BS];
                     data[..1024].copy_from_slice(&jsb.encode(|b| crc32c_raw(!0, b)));
                     if let Some(e) = ip.extents.first() {
@@ -187,7 +229,10 @@ impl<'t> Plan<'t> {
                 Body::FastSymlink(_) | Body::Device { .. } | Body::Fifo => {}
             }
             if let Some(blk) = ip.xattr_block {
-                pieces.push((blk, Piece::Bytes(xattrs::encode_block(&ip.xattrs.block, blk, seed))));
+                pieces.push((
+                    blk,
+                    Piece::Bytes(xattrs::encode_block(&ip.xattrs.block, blk, seed)),
+                ));
             }
             let t = &mut tables[g];
             let need = (idx + 1) * INODE_SIZE as usize;
@@ -203,7 +248,11 @@ impl<'t> Plan<'t> {
         }
 
         // Bitmaps and descriptors.
-        let fixed: Vec<(u64, u64)> = geo.fixed_ranges(u64::from(geo.groups)).iter().map(|&(s, e)| (s, e - s)).collect();
+        let fixed: Vec<(u64, u64)> = geo
+            .fixed_ranges(u64::from(geo.groups))
+            .iter()
+            .map(|&(s, e)| (s, e - s))
+            .collect();
         let mut used = fixed;
         used.extend_from_slice(&self.runs);
         let groups = metadata::build_groups(&GroupInputs {
@@ -216,7 +265,12 @@ impl<'t> Plan<'t> {
             dirs_per_group: &dirs_per_group,
             fs_seed: seed,
         });
-        for (g, (bb, ib)) in groups.block_bitmaps.into_iter().zip(groups.inode_bitmaps).enumerate() {
+        for (g, (bb, ib)) in groups
+            .block_bitmaps
+            .into_iter()
+            .zip(groups.inode_bitmaps)
+            .enumerate()
+        {
             pieces.push((self.block_bitmaps[g], Piece::Bytes(bb)));
             pieces.push((self.inode_bitmaps[g], Piece::Bytes(ib)));
         }
@@ -242,7 +296,11 @@ impl<'t> Plan<'t> {
             let mut first = vec![0u8; BS];
             // Group 0's superblock sits at byte 1024 of block 0; backups
             // start their group.
-            let off = if g == 0 { SUPERBLOCK_OFFSET as usize } else { 0 };
+            let off = if g == 0 {
+                SUPERBLOCK_OFFSET as usize
+            } else {
+                0
+            };
             first[off..off + sbb.len()].copy_from_slice(&sbb);
             pieces.push((start, Piece::Bytes(first)));
             pieces.push((start + 1, Piece::Bytes(gdt.clone())));
@@ -273,11 +331,17 @@ fn stream<W: Write + Seek>(
     let size = content.len();
     let file = match content {
         Content::Stored { path: p, .. } => {
-            Some(File::open(p).map_err(|source| Error::ReadContent { path: path.to_string(), source })?)
+            Some(File::open(p).map_err(|source| Error::ReadContent {
+                path: path.to_string(),
+                source,
+            })?)
         }
         Content::Inline(_) => None,
     };
-    let changed = || Error::ContentChanged { path: path.to_string(), expected: size };
+    let changed = || Error::ContentChanged {
+        path: path.to_string(),
+        expected: size,
+    };
     let total = blocks * BLOCK_SIZE;
     let mut done = 0u64;
     while done < total {
@@ -294,10 +358,14 @@ fn stream<W: Write + Seek>(
                     dst.copy_from_slice(bytes.get(s..s + avail_usize).ok_or_else(changed)?);
                 }
                 (_, Some(f)) => {
-                    f.read_exact_at(dst, off).map_err(|source| match source.kind() {
-                        std::io::ErrorKind::UnexpectedEof => changed(),
-                        _ => Error::ReadContent { path: path.to_string(), source },
-                    })?;
+                    f.read_exact_at(dst, off)
+                        .map_err(|source| match source.kind() {
+                            std::io::ErrorKind::UnexpectedEof => changed(),
+                            _ => Error::ReadContent {
+                                path: path.to_string(),
+                                source,
+                            },
+                        })?;
                 }
                 _ => return Err(changed()),
             }

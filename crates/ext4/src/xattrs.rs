@@ -8,9 +8,9 @@ use crate::error::Error;
 use crate::format::BLOCK_SIZE;
 use crate::format::inode::IN_INODE_XATTR_OFFSET;
 use crate::format::xattr::{
-    EXT2_EXT_ATTR_MAGIC, H_CHECKSUM_OFFSET, HEADER_SIZE, NAME_INDEX_POSIX_ACL_ACCESS, NAME_INDEX_POSIX_ACL_DEFAULT,
-    NAME_INDEX_SECURITY, NAME_INDEX_TRUSTED, NAME_INDEX_USER, XattrEntry, XattrHeader, block_hash, entry_hash,
-    entry_size, pad4,
+    EXT2_EXT_ATTR_MAGIC, H_CHECKSUM_OFFSET, HEADER_SIZE, NAME_INDEX_POSIX_ACL_ACCESS,
+    NAME_INDEX_POSIX_ACL_DEFAULT, NAME_INDEX_SECURITY, NAME_INDEX_TRUSTED, NAME_INDEX_USER,
+    XattrEntry, XattrHeader, block_hash, entry_hash, entry_size, pad4,
 };
 
 const BS: usize = BLOCK_SIZE as usize;
@@ -44,7 +44,11 @@ pub struct Placement {
     pub block: Vec<Attr>,
 }
 
-const PREFIXES: [(&str, u8); 3] = [("user.", NAME_INDEX_USER), ("trusted.", NAME_INDEX_TRUSTED), ("security.", NAME_INDEX_SECURITY)];
+const PREFIXES: [(&str, u8); 3] = [
+    ("user.", NAME_INDEX_USER),
+    ("trusted.", NAME_INDEX_TRUSTED),
+    ("security.", NAME_INDEX_SECURITY),
+];
 
 // POSIX ACL formats: the xattr (VFS) format, version 2, with 8-byte entries;
 // the ext4 disk format, version 1, with 4-byte entries for tags without an id.
@@ -60,11 +64,16 @@ const ACL_OTHER: u16 = 0x20;
 /// Convert a POSIX ACL from the xattr format to the ext4 disk format.
 fn acl_to_disk(v: &[u8]) -> Result<Vec<u8>, String> {
     if v.len() < 4 || (v.len() - 4) % 8 != 0 {
-        return Err(format!("POSIX ACL of {} bytes is not a version-2 ACL (4 + 8n bytes)", v.len()));
+        return Err(format!(
+            "POSIX ACL of {} bytes is not a version-2 ACL (4 + 8n bytes)",
+            v.len()
+        ));
     }
     let version = u32::from_le_bytes([v[0], v[1], v[2], v[3]]);
     if version != ACL_XATTR_VERSION {
-        return Err(format!("POSIX ACL version {version}, expected {ACL_XATTR_VERSION}"));
+        return Err(format!(
+            "POSIX ACL version {version}, expected {ACL_XATTR_VERSION}"
+        ));
     }
     let mut out = EXT4_ACL_VERSION.to_le_bytes().to_vec();
     for e in v[4..].chunks_exact(8) {
@@ -81,10 +90,17 @@ fn acl_to_disk(v: &[u8]) -> Result<Vec<u8>, String> {
 
 /// Map a full attribute name and value to its stored form.
 fn to_attr(name: &str, value: &[u8]) -> Result<Attr, String> {
-    let acl = [("system.posix_acl_access", NAME_INDEX_POSIX_ACL_ACCESS), ("system.posix_acl_default", NAME_INDEX_POSIX_ACL_DEFAULT)];
+    let acl = [
+        ("system.posix_acl_access", NAME_INDEX_POSIX_ACL_ACCESS),
+        ("system.posix_acl_default", NAME_INDEX_POSIX_ACL_DEFAULT),
+    ];
     for (full, index) in acl {
         if name == full {
-            return Ok(Attr { index, name: Vec::new(), value: acl_to_disk(value)? });
+            return Ok(Attr {
+                index,
+                name: Vec::new(),
+                value: acl_to_disk(value)?,
+            });
         }
     }
     for (prefix, index) in PREFIXES {
@@ -95,19 +111,33 @@ fn to_attr(name: &str, value: &[u8]) -> Result<Attr, String> {
             if suffix.len() > 255 {
                 return Err("name is longer than 255 bytes after the prefix".into());
             }
-            return Ok(Attr { index, name: suffix.as_bytes().to_vec(), value: value.to_vec() });
+            return Ok(Attr {
+                index,
+                name: suffix.as_bytes().to_vec(),
+                value: value.to_vec(),
+            });
         }
     }
     Err("unsupported namespace (supported: user., trusted., security., system.posix_acl_access/default)".into())
 }
 
 fn inline_fits(attrs: &[Attr]) -> bool {
-    let used: usize = 4 + attrs.iter().map(|a| a.entry_bytes() + a.value_bytes()).sum::<usize>() + 4;
+    let used: usize = 4
+        + attrs
+            .iter()
+            .map(|a| a.entry_bytes() + a.value_bytes())
+            .sum::<usize>()
+        + 4;
     used <= IN_INODE_SPACE
 }
 
 fn block_bytes(attrs: &[Attr]) -> usize {
-    HEADER_SIZE + attrs.iter().map(|a| a.entry_bytes() + a.value_bytes()).sum::<usize>() + 4
+    HEADER_SIZE
+        + attrs
+            .iter()
+            .map(|a| a.entry_bytes() + a.value_bytes())
+            .sum::<usize>()
+        + 4
 }
 
 /// Validate and place the attributes of the entry at `path`: each goes in
@@ -116,7 +146,11 @@ fn block_bytes(attrs: &[Attr]) -> usize {
 pub fn place(path: &str, xattrs: &BTreeMap<String, Vec<u8>>) -> Result<Placement, Error> {
     let mut attrs = Vec::with_capacity(xattrs.len());
     for (name, value) in xattrs {
-        let a = to_attr(name, value).map_err(|reason| Error::Xattr { path: path.to_string(), name: name.clone(), reason })?;
+        let a = to_attr(name, value).map_err(|reason| Error::Xattr {
+            path: path.to_string(),
+            name: name.clone(),
+            reason,
+        })?;
         attrs.push(a);
     }
     attrs.sort_by(|a, b| (a.index, a.name.len(), &a.name).cmp(&(b.index, b.name.len(), &b.name)));
@@ -131,14 +165,23 @@ pub fn place(path: &str, xattrs: &BTreeMap<String, Vec<u8>>) -> Result<Placement
     }
     let bytes = block_bytes(&p.block);
     if !p.block.is_empty() && bytes > BS {
-        return Err(Error::XattrsTooLarge { path: path.to_string(), bytes });
+        return Err(Error::XattrsTooLarge {
+            path: path.to_string(),
+            bytes,
+        });
     }
     Ok(p)
 }
 
 /// Write entries at `entries_at` and values downward from `values_end`
 /// into `area`; value offsets are relative to `base`.
-fn encode_entries(attrs: &[Attr], area: &mut [u8], entries_at: usize, values_end: usize, base: usize) -> Vec<u32> {
+fn encode_entries(
+    attrs: &[Attr],
+    area: &mut [u8],
+    entries_at: usize,
+    values_end: usize,
+    base: usize,
+) -> Vec<u32> {
     let mut off = entries_at;
     let mut vend = values_end;
     let mut hashes = Vec::with_capacity(attrs.len());
@@ -183,11 +226,20 @@ pub fn encode_inline(attrs: &[Attr], area: &mut [u8]) {
 pub fn encode_block(attrs: &[Attr], blk: u64, fs_seed: u32) -> Vec<u8> {
     let mut b = vec![0u8; BS];
     let hashes = encode_entries(attrs, &mut b, HEADER_SIZE, BS, 0);
-    let mut h = XattrHeader { h_magic: EXT2_EXT_ATTR_MAGIC, h_refcount: 1, h_blocks: 1, h_hash: block_hash(&hashes), h_checksum: 0 };
+    let mut h = XattrHeader {
+        h_magic: EXT2_EXT_ATTR_MAGIC,
+        h_refcount: 1,
+        h_blocks: 1,
+        h_hash: block_hash(&hashes),
+        h_checksum: 0,
+    };
     h.encode(&mut b);
     let c = crc32c_raw(fs_seed, &blk.to_le_bytes());
     h.h_checksum = crc32c_raw(c, &b);
-    debug_assert_eq!(XattrHeader::offset_of("h_checksum"), Some(H_CHECKSUM_OFFSET));
+    debug_assert_eq!(
+        XattrHeader::offset_of("h_checksum"),
+        Some(H_CHECKSUM_OFFSET)
+    );
     h.encode(&mut b);
     b
 }
@@ -197,7 +249,10 @@ mod tests {
     use super::*;
 
     fn map(items: &[(&str, &[u8])]) -> BTreeMap<String, Vec<u8>> {
-        items.iter().map(|(k, v)| (k.to_string(), v.to_vec())).collect()
+        items
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_vec()))
+            .collect()
     }
 
     #[test]
@@ -223,7 +278,13 @@ mod tests {
     #[test]
     fn acl_conversion() {
         let mut v = 2u32.to_le_bytes().to_vec();
-        for (tag, perm, id) in [(1u16, 7u16, u32::MAX), (2, 5, 1000), (4, 5, u32::MAX), (0x10, 5, u32::MAX), (0x20, 4, u32::MAX)] {
+        for (tag, perm, id) in [
+            (1u16, 7u16, u32::MAX),
+            (2, 5, 1000),
+            (4, 5, u32::MAX),
+            (0x10, 5, u32::MAX),
+            (0x20, 4, u32::MAX),
+        ] {
             v.extend(tag.to_le_bytes());
             v.extend(perm.to_le_bytes());
             v.extend(id.to_le_bytes());
@@ -243,15 +304,29 @@ mod tests {
         let huge = [3u8; 5000];
         let p = place("/f", &map(&[("security.capability", &cap)])).expect("place");
         assert_eq!((p.inline.len(), p.block.len()), (1, 0));
-        let p = place("/f", &map(&[("security.capability", &cap), ("user.big", &big)])).expect("place");
+        let p = place(
+            "/f",
+            &map(&[("security.capability", &cap), ("user.big", &big)]),
+        )
+        .expect("place");
         assert_eq!((p.inline.len(), p.block.len()), (1, 1));
-        assert!(matches!(place("/f", &map(&[("user.huge", &huge)])), Err(Error::XattrsTooLarge { .. })));
-        assert!(matches!(place("/f", &map(&[("bogus", b"")])), Err(Error::Xattr { .. })));
+        assert!(matches!(
+            place("/f", &map(&[("user.huge", &huge)])),
+            Err(Error::XattrsTooLarge { .. })
+        ));
+        assert!(matches!(
+            place("/f", &map(&[("bogus", b"")])),
+            Err(Error::Xattr { .. })
+        ));
     }
 
     #[test]
     fn inline_encoding() {
-        let attrs = vec![Attr { index: 1, name: b"ab".to_vec(), value: b"xyz".to_vec() }];
+        let attrs = vec![Attr {
+            index: 1,
+            name: b"ab".to_vec(),
+            value: b"xyz".to_vec(),
+        }];
         let mut area = [0u8; IN_INODE_SPACE];
         encode_inline(&attrs, &mut area);
         assert_eq!(&area[..4], &EXT2_EXT_ATTR_MAGIC.to_le_bytes());

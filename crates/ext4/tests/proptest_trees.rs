@@ -12,7 +12,9 @@ use proptest::prelude::*;
 
 /// Name characters: ASCII, accented Latin, CJK and an emoji (no spaces or
 /// quotes, which the debugfs command line would need escaped).
-const ALPHABET: &[&str] = &["a", "b", "Z", "0", "9", "-", "_", ".", "é", "ü", "日", "本", "😀", "x"];
+const ALPHABET: &[&str] = &[
+    "a", "b", "Z", "0", "9", "-", "_", ".", "é", "ü", "日", "本", "😀", "x",
+];
 
 #[derive(Debug, Clone)]
 enum KindSpec {
@@ -71,10 +73,23 @@ fn spec_strategy() -> impl Strategy<Value = Spec> {
         0u32..0o10000,
         prop_oneof![Just(0u32), Just(1000), any::<u32>()],
         prop_oneof![Just(0u32), Just(100_000), any::<u32>()],
-        prop_oneof![Just(0i64), Just(1_700_000_000), -(1i64 << 31)..=(3 * (1i64 << 32) + (1 << 31) - 1)],
+        prop_oneof![
+            Just(0i64),
+            Just(1_700_000_000),
+            -(1i64 << 31)..=(3 * (1i64 << 32) + (1 << 31) - 1)
+        ],
         prop::collection::vec((0usize..6, 0usize..4), 0..4),
     )
-        .prop_map(|(parent, name, kind, mode, uid, gid, mtime, xattrs)| Spec { parent, name, kind, mode, uid, gid, mtime, xattrs })
+        .prop_map(|(parent, name, kind, mode, uid, gid, mtime, xattrs)| Spec {
+            parent,
+            name,
+            kind,
+            mode,
+            uid,
+            gid,
+            mtime,
+            xattrs,
+        })
 }
 
 fn bytes(size: u64, seed: u64, mask: u32) -> Vec<u8> {
@@ -87,12 +102,23 @@ fn bytes(size: u64, seed: u64, mask: u32) -> Vec<u8> {
             x ^= x << 17;
         }
         let zero = mask & (1 << ((i / 4096) % 32)) != 0;
-        v.push(if zero { 0 } else { (x >> (i % 8 * 8)) as u8 ^ (i as u8) });
+        v.push(if zero {
+            0
+        } else {
+            (x >> (i % 8 * 8)) as u8 ^ (i as u8)
+        });
     }
     v
 }
 
-const XATTR_NAMES: [&str; 6] = ["user.a", "user.mime_type", "security.capability", "trusted.t", "user.long.name.for.testing", "security.selinux"];
+const XATTR_NAMES: [&str; 6] = [
+    "user.a",
+    "user.mime_type",
+    "security.capability",
+    "trusted.t",
+    "user.long.name.for.testing",
+    "security.selinux",
+];
 const XATTR_SIZES: [usize; 4] = [0, 5, 20, 1200];
 
 fn build(specs: &[Spec], big_dir: usize) -> Tree {
@@ -105,21 +131,43 @@ fn build(specs: &[Spec], big_dir: usize) -> Tree {
         if name == "." || name == ".." || name.chars().all(|c| c == '.') {
             continue;
         }
-        let path = if parent == "/" { format!("/{name}") } else { format!("{parent}/{name}") };
+        let path = if parent == "/" {
+            format!("/{name}")
+        } else {
+            format!("{parent}/{name}")
+        };
         if t.contains(&path) || path == "/lost+found" {
             continue;
         }
         let kind = match &s.kind {
             KindSpec::Dir => Kind::Dir,
-            KindSpec::File(size, seed, mask) => Kind::File(Content::from_bytes(bytes(*size, *seed, *mask))),
-            // A '/' every 50 bytes: ext4-view refuses components over 255 bytes.
-            KindSpec::Symlink(len) => {
-                Kind::Symlink((0..*len).map(|j| if j % 50 == 49 { '/' } else { char::from(b'a' + ((i + j) % 26) as u8) }).collect())
+            KindSpec::File(size, seed, mask) => {
+                Kind::File(Content::from_bytes(bytes(*size, *seed, *mask)))
             }
-            KindSpec::HardLink(sel) if !files.is_empty() => Kind::HardLink(files[sel % files.len()].clone()),
+            // A '/' every 50 bytes: ext4-view refuses components over 255 bytes.
+            KindSpec::Symlink(len) => Kind::Symlink(
+                (0..*len)
+                    .map(|j| {
+                        if j % 50 == 49 {
+                            '/'
+                        } else {
+                            char::from(b'a' + ((i + j) % 26) as u8)
+                        }
+                    })
+                    .collect(),
+            ),
+            KindSpec::HardLink(sel) if !files.is_empty() => {
+                Kind::HardLink(files[sel % files.len()].clone())
+            }
             KindSpec::HardLink(_) => Kind::Fifo,
-            KindSpec::Char(a, b) => Kind::CharDevice { major: *a, minor: *b },
-            KindSpec::Block(a, b) => Kind::BlockDevice { major: *a, minor: *b },
+            KindSpec::Char(a, b) => Kind::CharDevice {
+                major: *a,
+                minor: *b,
+            },
+            KindSpec::Block(a, b) => Kind::BlockDevice {
+                major: *a,
+                minor: *b,
+            },
             KindSpec::Fifo => Kind::Fifo,
         };
         let mut xattrs = BTreeMap::new();
@@ -129,7 +177,14 @@ fn build(specs: &[Spec], big_dir: usize) -> Tree {
         }
         let is_dir = matches!(kind, Kind::Dir);
         let is_file = matches!(kind, Kind::File(_));
-        let e = Entry { kind, mode: s.mode, uid: s.uid, gid: s.gid, mtime: s.mtime, xattrs };
+        let e = Entry {
+            kind,
+            mode: s.mode,
+            uid: s.uid,
+            gid: s.gid,
+            mtime: s.mtime,
+            xattrs,
+        };
         t.insert(&path, e).expect("insert");
         if is_dir {
             dirs.push(path.clone());
@@ -141,7 +196,11 @@ fn build(specs: &[Spec], big_dir: usize) -> Tree {
     if big_dir > 0 {
         t.insert("/big", Entry::dir(0o755)).ok();
         for i in 0..big_dir {
-            t.insert(&format!("/big/entry-number-{i:05}-with-a-longer-name"), Entry::file(0o644, Content::from_bytes(vec![]))).expect("insert");
+            t.insert(
+                &format!("/big/entry-number-{i:05}-with-a-longer-name"),
+                Entry::file(0o644, Content::from_bytes(vec![])),
+            )
+            .expect("insert");
         }
     }
     t

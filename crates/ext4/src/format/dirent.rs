@@ -55,9 +55,19 @@ mod tests {
 
     #[test]
     fn encodings_table() {
-        let d = DirEntryHeader { inode: 2, rec_len: 12, name_len: 1, file_type: FT_DIR };
+        let d = DirEntryHeader {
+            inode: 2,
+            rec_len: 12,
+            name_len: 1,
+            file_type: FT_DIR,
+        };
         assert_eq!(d.to_bytes(), vec![2, 0, 0, 0, 12, 0, 1, 2]);
-        let t = DirEntryTail { det_rec_len: 12, det_reserved_ft: TAIL_FT, det_checksum: 0x01020304, ..Default::default() };
+        let t = DirEntryTail {
+            det_rec_len: 12,
+            det_reserved_ft: TAIL_FT,
+            det_checksum: 0x01020304,
+            ..Default::default()
+        };
         assert_eq!(t.to_bytes(), vec![0, 0, 0, 0, 12, 0, 0, 0xDE, 4, 3, 2, 1]);
     }
 }

@@ -64,13 +64,29 @@ mod tests {
 
     #[test]
     fn encodings_table() {
-        let h = ExtentHeader { eh_magic: EXT3_EXT_MAGIC, eh_entries: 1, eh_max: 4, eh_depth: 0, eh_generation: 0 };
+        let h = ExtentHeader {
+            eh_magic: EXT3_EXT_MAGIC,
+            eh_entries: 1,
+            eh_max: 4,
+            eh_depth: 0,
+            eh_generation: 0,
+        };
         assert_eq!(h.to_bytes(), vec![0x0A, 0xF3, 1, 0, 4, 0, 0, 0, 0, 0, 0, 0]);
         let (hi, lo) = split48(0x0001_0000_0002);
         assert_eq!((hi, lo), (1, 2));
-        let e = Extent { ee_block: 7, ee_len: 3, ee_start_hi: hi, ee_start_lo: lo };
+        let e = Extent {
+            ee_block: 7,
+            ee_len: 3,
+            ee_start_hi: hi,
+            ee_start_lo: lo,
+        };
         assert_eq!(e.to_bytes(), vec![7, 0, 0, 0, 3, 0, 1, 0, 2, 0, 0, 0]);
-        let i = ExtentIdx { ei_block: 9, ei_leaf_lo: 0x100, ei_leaf_hi: 0, ei_unused: 0 };
+        let i = ExtentIdx {
+            ei_block: 9,
+            ei_leaf_lo: 0x100,
+            ei_leaf_hi: 0,
+            ei_unused: 0,
+        };
         assert_eq!(i.to_bytes(), vec![9, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0]);
         assert_eq!(TAIL_OFFSET, 4092);
     }

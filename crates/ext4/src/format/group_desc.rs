@@ -39,11 +39,20 @@ mod tests {
 
     #[test]
     fn layout_table() {
-        let cases = [("bg_flags", 0x12), ("bg_checksum", 0x1E), ("bg_block_bitmap_hi", 0x20), ("bg_inode_bitmap_csum_hi", 0x3A)];
+        let cases = [
+            ("bg_flags", 0x12),
+            ("bg_checksum", 0x1E),
+            ("bg_block_bitmap_hi", 0x20),
+            ("bg_inode_bitmap_csum_hi", 0x3A),
+        ];
         for (f, off) in cases {
             assert_eq!(GroupDesc::offset_of(f), Some(off), "{f}");
         }
-        let d = GroupDesc { bg_inode_table_lo: 0x11223344, bg_inode_table_hi: 5, ..Default::default() };
+        let d = GroupDesc {
+            bg_inode_table_lo: 0x11223344,
+            bg_inode_table_hi: 5,
+            ..Default::default()
+        };
         let b = d.to_bytes();
         assert_eq!(&b[8..12], &[0x44, 0x33, 0x22, 0x11]);
         assert_eq!(&b[0x28..0x2C], &[5, 0, 0, 0]);

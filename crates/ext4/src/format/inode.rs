@@ -84,7 +84,10 @@ impl Timestamp {
         let signed_low = i64::from(i32::from_le_bytes(low.to_le_bytes()));
         let epoch = (secs - signed_low) >> 32;
         let epoch = u32::try_from(epoch).ok()?;
-        Some(Timestamp { base: low, extra: epoch & 3 })
+        Some(Timestamp {
+            base: low,
+            extra: epoch & 3,
+        })
     }
 }
 
@@ -121,7 +124,11 @@ mod tests {
             (TIME_MAX + 1, None),
         ];
         for (secs, want) in cases {
-            assert_eq!(Timestamp::encode(secs).map(|t| (t.base, t.extra)), want, "{secs}");
+            assert_eq!(
+                Timestamp::encode(secs).map(|t| (t.base, t.extra)),
+                want,
+                "{secs}"
+            );
         }
         assert_eq!(Timestamp::encode(TIME_MIN - 1), None);
     }

@@ -30,7 +30,9 @@ pub const S_CHECKSUM_TYPE: usize = 0x50;
 pub const S_CHECKSUM: usize = 0xFC;
 pub const S_USERS: usize = 0x100;
 
-const _: () = assert!(S_UUID + 16 == S_NR_USERS && S_CHECKSUM + 4 == S_USERS && S_USERS + 16 * 48 == JSB_SIZE);
+const _: () = assert!(
+    S_UUID + 16 == S_NR_USERS && S_CHECKSUM + 4 == S_USERS && S_USERS + 16 * 48 == JSB_SIZE
+);
 
 /// The values of an empty (clean) journal superblock.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,7 +75,12 @@ mod tests {
 
     #[test]
     fn encoding_table() {
-        let j = JournalSuperblock { blocksize: 4096, maxlen: 8192, incompat: 0, uuid: [7; 16] };
+        let j = JournalSuperblock {
+            blocksize: 4096,
+            maxlen: 8192,
+            incompat: 0,
+            uuid: [7; 16],
+        };
         let b = j.encode(|_| 0xFFFF_FFFF);
         let cases: [(usize, [u8; 4]); 6] = [
             (H_MAGIC, [0xC0, 0x3B, 0x39, 0x98]),
@@ -86,7 +93,10 @@ mod tests {
         for (off, want) in cases {
             assert_eq!(b[off..off + 4], want, "offset {off:#x}");
         }
-        let j = JournalSuperblock { incompat: JBD2_FEATURE_INCOMPAT_CSUM_V3, ..j };
+        let j = JournalSuperblock {
+            incompat: JBD2_FEATURE_INCOMPAT_CSUM_V3,
+            ..j
+        };
         let b = j.encode(|_| 0x0102_0304);
         assert_eq!(b[S_CHECKSUM..S_CHECKSUM + 4], [1, 2, 3, 4]);
         assert_eq!(b[S_CHECKSUM_TYPE], JBD2_CRC32C_CHKSUM);

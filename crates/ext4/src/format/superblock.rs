@@ -108,7 +108,11 @@ mod tests {
         for (f, off) in cases {
             assert_eq!(Superblock::offset_of(f), Some(off), "{f}");
         }
-        let sb = Superblock { s_magic: EXT2_SUPER_MAGIC, s_checksum: 0xAABBCCDD, ..Default::default() };
+        let sb = Superblock {
+            s_magic: EXT2_SUPER_MAGIC,
+            s_checksum: 0xAABBCCDD,
+            ..Default::default()
+        };
         let b = sb.to_bytes();
         assert_eq!(b.len(), 1024);
         assert_eq!(&b[0x38..0x3A], &[0x53, 0xEF]);

@@ -65,7 +65,8 @@ pub fn entry_hash(name: &[u8], value: &[u8]) -> u32 {
     for chunk in value.chunks(4) {
         let mut w = [0u8; 4];
         w[..chunk.len()].copy_from_slice(chunk);
-        hash = (hash << VALUE_HASH_SHIFT) ^ (hash >> (32 - VALUE_HASH_SHIFT)) ^ u32::from_le_bytes(w);
+        hash =
+            (hash << VALUE_HASH_SHIFT) ^ (hash >> (32 - VALUE_HASH_SHIFT)) ^ u32::from_le_bytes(w);
     }
     hash
 }
