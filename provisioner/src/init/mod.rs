@@ -14,6 +14,7 @@ pub mod error;
 pub mod etc;
 pub mod fatal;
 pub mod firstboot;
+pub mod grow;
 pub mod modules;
 pub mod mounts;
 pub mod switchroot;

@@ -48,6 +48,72 @@ pub fn dm_ioctl(fd: BorrowedFd<'_>, nr: u8, buf: &mut DmBuffer) -> io::Result<()
     }
 }
 
+/// `struct blkpg_partition` (include/uapi/linux/blkpg.h).
+#[repr(C)]
+pub struct BlkpgPartition {
+    /// Byte offset and length of the partition.
+    pub start: i64,
+    pub length: i64,
+    pub pno: i32,
+    pub devname: [u8; 64],
+    pub volname: [u8; 64],
+}
+const _: () = assert!(std::mem::size_of::<BlkpgPartition>() == 152);
+
+/// `struct blkpg_ioctl_arg`.
+#[repr(C)]
+struct BlkpgIoctlArg {
+    op: i32,
+    flags: i32,
+    datalen: i32,
+    data: *mut BlkpgPartition,
+}
+const _: () = assert!(std::mem::size_of::<BlkpgIoctlArg>() == 24);
+
+/// BLKPG = _IO(0x12, 105) (include/uapi/linux/fs.h).
+const BLKPG: Opcode = opcode::none(0x12, 105);
+/// BLKPG_RESIZE_PARTITION.
+const BLKPG_RESIZE_PARTITION: i32 = 3;
+/// EXT4_IOC_RESIZE_FS = _IOW('f', 16, __u64) (fs/ext4/ext4.h).
+const EXT4_IOC_RESIZE_FS: Opcode = opcode::write::<u64>(b'f', 16);
+
+/// Tell the kernel that partition `pno` of the disk open as `disk` now has
+/// `length` bytes (its start is unchanged).
+pub fn blkpg_resize(disk: BorrowedFd<'_>, pno: i32, start: i64, length: i64) -> io::Result<()> {
+    let mut part = BlkpgPartition {
+        start,
+        length,
+        pno,
+        devname: [0; 64],
+        volname: [0; 64],
+    };
+    let datalen = i32::try_from(std::mem::size_of::<BlkpgPartition>()).map_err(io::Error::other)?;
+    let mut arg = BlkpgIoctlArg {
+        op: BLKPG_RESIZE_PARTITION,
+        flags: 0,
+        datalen,
+        data: &mut part,
+    };
+    // SAFETY: BLKPG takes a pointer to struct blkpg_ioctl_arg whose `data`
+    // points to a struct blkpg_partition of `datalen` bytes; both are
+    // #[repr(C)] with the uapi layout (size asserts above) and live on this
+    // stack frame for the duration of the call.
+    let updater = unsafe { Updater::<BLKPG, BlkpgIoctlArg>::new(&mut arg) };
+    // SAFETY: as above.
+    unsafe { rustix::ioctl::ioctl(disk, updater) }.map_err(io::Error::from)
+}
+
+/// Grow the mounted ext4 filesystem whose directory is open as `dir` to
+/// `blocks` filesystem blocks (online resize).
+pub fn ext4_resize(dir: BorrowedFd<'_>, blocks: u64) -> io::Result<()> {
+    let mut value = blocks;
+    // SAFETY: EXT4_IOC_RESIZE_FS reads one __u64 (the new block count) from
+    // the pointer; `value` is a live u64 for the duration of the call.
+    let updater = unsafe { Updater::<EXT4_IOC_RESIZE_FS, u64>::new(&mut value) };
+    // SAFETY: as above.
+    unsafe { rustix::ioctl::ioctl(dir, updater) }.map_err(io::Error::from)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -57,5 +123,7 @@ mod tests {
         // _IOWR(0xfd, 3, struct dm_ioctl): dir 3 << 30 | 312 << 16 | 0xfd << 8 | 3.
         assert_eq!(u64::from(dm_op(3) as u32), 0xC138_FD03);
         assert_eq!(u64::from(dm_op(9) as u32), 0xC138_FD09);
+        assert_eq!(u64::from(BLKPG as u32), 0x1269);
+        assert_eq!(u64::from(EXT4_IOC_RESIZE_FS as u32), 0x4008_6610);
     }
 }
