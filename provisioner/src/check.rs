@@ -35,7 +35,9 @@ pub fn unit_name(n: &str) -> Result<(), String> {
         return Err("unit name is empty".into());
     }
     if n.contains('/') || n.chars().any(|c| c.is_control() || c == ' ') {
-        return Err(format!("unit name {n:?} contains '/', a space or a control character"));
+        return Err(format!(
+            "unit name {n:?} contains '/', a space or a control character"
+        ));
     }
     if n.len() > 255 {
         return Err(format!("unit name {n:?} is longer than 255 bytes"));
@@ -73,10 +75,11 @@ pub fn hash(s: &str) -> Result<Hash, String> {
         .split_once('-')
         .ok_or_else(|| format!("hash {s:?} is not of the form <algorithm>-<hex digest>"))?;
     if algo != "sha256" && algo != "sha512" {
-        return Err(format!("hash algorithm {algo:?} is not supported (use sha256 or sha512)"));
+        return Err(format!(
+            "hash algorithm {algo:?} is not supported (use sha256 or sha512)"
+        ));
     }
-    let bytes =
-        hex::decode(hexs).map_err(|_| format!("hash {s:?} digest is not hexadecimal"))?;
+    let bytes = hex::decode(hexs).map_err(|_| format!("hash {s:?} digest is not hexadecimal"))?;
     match algo {
         "sha256" => {
             let arr: [u8; 32] = bytes
@@ -187,7 +190,10 @@ pub fn unit_syntax(contents: &str) -> Result<(), String> {
         }
         if t.starts_with('[') {
             if !t.ends_with(']') || t.len() < 3 {
-                return Err(format!("unit line {}: malformed section header {t:?}", i + 1));
+                return Err(format!(
+                    "unit line {}: malformed section header {t:?}",
+                    i + 1
+                ));
             }
             in_section = true;
             continue;
@@ -331,7 +337,11 @@ mod tests {
     fn unit_files() {
         assert!(unit_syntax("[Unit]\nA=b\n# c\n[Install]\nWantedBy=x.target\n").is_ok());
         assert!(unit_syntax("A=b\n").unwrap_err().contains("outside"));
-        assert!(unit_syntax("[Unit]\ngarbage\n").unwrap_err().contains("neither"));
+        assert!(
+            unit_syntax("[Unit]\ngarbage\n")
+                .unwrap_err()
+                .contains("neither")
+        );
         assert_eq!(
             install_targets("[Install]\nWantedBy=a.target b.target\nRequiredBy=c.target"),
             vec![

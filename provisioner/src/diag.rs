@@ -23,7 +23,12 @@ pub struct Diagnostic {
 }
 
 impl Diagnostic {
-    pub fn error(line: usize, col: usize, path: Option<String>, message: impl Into<String>) -> Self {
+    pub fn error(
+        line: usize,
+        col: usize,
+        path: Option<String>,
+        message: impl Into<String>,
+    ) -> Self {
         Diagnostic {
             severity: Severity::Error,
             line,

@@ -54,7 +54,9 @@ impl Fetcher {
         let mut b = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .max_redirects(10)
-            .timeout_global(Some(Duration::from_secs(timeouts.http_total_s.unwrap_or(90))))
+            .timeout_global(Some(Duration::from_secs(
+                timeouts.http_total_s.unwrap_or(90),
+            )))
             .timeout_recv_response(Some(Duration::from_secs(
                 timeouts.http_response_headers_s.unwrap_or(10),
             )));
@@ -76,7 +78,9 @@ impl Fetcher {
                 }
             }
             if certs.is_empty() {
-                return Err(FetchError::Tls("no certificate found in the given PEM data".into()));
+                return Err(FetchError::Tls(
+                    "no certificate found in the given PEM data".into(),
+                ));
             }
             b = b.tls_config(
                 ureq::tls::TlsConfig::builder()
@@ -131,7 +135,12 @@ impl Fetcher {
     }
 
     /// A request with no body (GET or PUT); any non-2xx status is an error.
-    pub fn request(&self, method: &str, url: &str, headers: &[(String, String)]) -> Result<Vec<u8>, FetchError> {
+    pub fn request(
+        &self,
+        method: &str,
+        url: &str,
+        headers: &[(String, String)],
+    ) -> Result<Vec<u8>, FetchError> {
         let (status, body) = self.request_status(method, url, headers)?;
         if !(200..300).contains(&status) {
             return Err(FetchError::Http {
@@ -175,7 +184,9 @@ impl Fetcher {
             .read_to_end(&mut body)
             .map_err(|e| herr(e.to_string()))?;
         if body.len() as u64 > MAX_RESOURCE {
-            return Err(FetchError::TooLarge { url: url.to_string() });
+            return Err(FetchError::TooLarge {
+                url: url.to_string(),
+            });
         }
         Ok((status, body))
     }
@@ -196,7 +207,10 @@ impl Default for Fetcher {
 
 fn short(url: &str) -> String {
     if url.len() > 80 {
-        format!("{}...", &url[..url.char_indices().nth(77).map_or(url.len(), |(i, _)| i)])
+        format!(
+            "{}...",
+            &url[..url.char_indices().nth(77).map_or(url.len(), |(i, _)| i)]
+        )
     } else {
         url.to_string()
     }
@@ -226,7 +240,10 @@ pub fn resolve_plan(mut plan: Plan, base: &Fetcher) -> Result<Plan, FetchError> 
         cas.push(base.resolve(ca)?);
     }
     let configured;
-    let f = if cas.is_empty() && plan.proxy == Default::default() && plan.timeouts == Default::default() {
+    let f = if cas.is_empty()
+        && plan.proxy == Default::default()
+        && plan.timeouts == Default::default()
+    {
         base
     } else {
         configured = Fetcher::configure(&cas, &plan.timeouts, &plan.proxy)?;
@@ -275,10 +292,15 @@ mod tests {
         );
         let good = Hash::Sha256(Sha256::digest(&z).into());
         let bad = Hash::Sha512(vec![0; 64]);
-        assert_eq!(f.fetch(&res(url.clone(), true, Some(good))).unwrap(), b"hello");
+        assert_eq!(
+            f.fetch(&res(url.clone(), true, Some(good))).unwrap(),
+            b"hello"
+        );
         let e = f.fetch(&res(url.clone(), true, Some(bad))).unwrap_err();
         assert!(e.to_string().contains("sha512 mismatch"), "{e}");
-        let e = f.fetch(&res("data:,notgzip".into(), true, None)).unwrap_err();
+        let e = f
+            .fetch(&res("data:,notgzip".into(), true, None))
+            .unwrap_err();
         assert!(e.to_string().contains("gzip"), "{e}");
     }
 }

@@ -43,7 +43,9 @@ pub fn etc_hosts(plan: &mut Plan, hostname: &str) {
     };
     plan.files.push(text_file(
         "/etc/hosts",
-        format!("127.0.0.1 localhost\n::1 localhost ip6-localhost ip6-loopback\n127.0.1.1 {names}\n"),
+        format!(
+            "127.0.0.1 localhost\n::1 localhost ip6-localhost ip6-loopback\n127.0.1.1 {names}\n"
+        ),
         0o644,
     ));
 }
@@ -81,8 +83,7 @@ pub fn update_conf(plan: &mut Plan, vars: &[(String, String)]) {
 /// Quote one word for /bin/sh.
 pub fn sh_quote(s: &str) -> String {
     if !s.is_empty()
-        && s
-            .bytes()
+        && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"@%_+=:,./-".contains(&b))
     {
         return s.to_string();
@@ -107,8 +108,11 @@ pub fn firstboot_script(plan: &mut Plan, order: u8, name: &str, script: Vec<u8>)
     let runner = format!(
         "#!/bin/sh\n# Runs first-boot scripts once, in name order; stops at the first failure.\nset -e\nfor s in {FIRSTBOOT_DIR}/late/*; do\n  [ -f \"$s\" ] || continue\n  echo \"basalt-firstboot: running $s\"\n  \"$s\"\ndone\ntouch {FIRSTBOOT_DIR}/late.done\n"
     );
-    plan.files
-        .push(text_file(&format!("{FIRSTBOOT_DIR}/run-late"), runner, 0o700));
+    plan.files.push(text_file(
+        &format!("{FIRSTBOOT_DIR}/run-late"),
+        runner,
+        0o700,
+    ));
     plan.units.push(UnitPlan {
         name: FIRSTBOOT_UNIT.into(),
         kind: UnitKind::Systemd,
@@ -154,7 +158,10 @@ mod tests {
         ] {
             assert_eq!(sh_quote(i), o);
         }
-        assert_eq!(etcd_var("advertise-client-urls"), "ETCD_ADVERTISE_CLIENT_URLS");
+        assert_eq!(
+            etcd_var("advertise-client-urls"),
+            "ETCD_ADVERTISE_CLIENT_URLS"
+        );
         assert_eq!(
             env_file(&[("A".into(), "x\"y".into())]),
             "# Written by basalt-provision.\nA=\"x\\\"y\"\n"

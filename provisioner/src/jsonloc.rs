@@ -201,7 +201,11 @@ impl Scanner {
 /// (`storage.files[0].foo`).
 pub fn from_dollar_path(p: &str) -> String {
     let mut out = String::new();
-    for seg in p.trim_start_matches('$').split('.').filter(|s| !s.is_empty()) {
+    for seg in p
+        .trim_start_matches('$')
+        .split('.')
+        .filter(|s| !s.is_empty())
+    {
         if !seg.is_empty() && seg.bytes().all(|b| b.is_ascii_digit()) {
             out.push_str(&format!("[{seg}]"));
         } else {

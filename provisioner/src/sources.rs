@@ -94,17 +94,26 @@ pub fn cmdline(cmdline: &str, f: &Fetcher) -> Result<Option<Found>, SourceError>
         headers: vec![],
     })?;
     Ok(Some(Found {
-        source: format!("cmdline:{}", if url.starts_with("data:") { "data:" } else { url }),
+        source: format!(
+            "cmdline:{}",
+            if url.starts_with("data:") {
+                "data:"
+            } else {
+                url
+            }
+        ),
         data,
     }))
 }
 
 /// OpenStack config drive mounted at `mnt`.
 pub fn config_drive(mnt: &Path) -> Result<Option<Found>, SourceError> {
-    Ok(read_opt(&mnt.join("openstack/latest/user_data"))?.map(|data| Found {
-        source: "config-drive".into(),
-        data,
-    }))
+    Ok(
+        read_opt(&mnt.join("openstack/latest/user_data"))?.map(|data| Found {
+            source: "config-drive".into(),
+            data,
+        }),
+    )
 }
 
 /// NoCloud seed mounted at `mnt`. Returns user-data and meta-data (if any).

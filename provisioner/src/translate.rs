@@ -16,7 +16,10 @@ pub enum TranslateError {
 }
 
 fn data_url(b: &[u8]) -> String {
-    format!("data:;base64,{}", base64::engine::general_purpose::STANDARD.encode(b))
+    format!(
+        "data:;base64,{}",
+        base64::engine::general_purpose::STANDARD.encode(b)
+    )
 }
 
 fn owner(o: &Option<Owner>) -> Option<Value> {
@@ -45,7 +48,13 @@ fn put(m: &mut Map<String, Value>, k: &str, v: Option<Value>) {
 
 pub fn to_ignition(plan: &Plan) -> Result<Value, TranslateError> {
     let mut files = Vec::new();
-    let mut file = |path: &str, contents: Option<Value>, append: Vec<Value>, mode: Option<u32>, user: Option<Value>, group: Option<Value>, overwrite: bool| {
+    let mut file = |path: &str,
+                    contents: Option<Value>,
+                    append: Vec<Value>,
+                    mode: Option<u32>,
+                    user: Option<Value>,
+                    group: Option<Value>,
+                    overwrite: bool| {
         let mut m = Map::new();
         m.insert("path".into(), json!(path));
         put(&mut m, "contents", contents);
@@ -61,15 +70,36 @@ pub fn to_ignition(plan: &Plan) -> Result<Value, TranslateError> {
         files.push(Value::Object(m));
     };
     for f in &plan.files {
-        let contents = f.contents.as_ref().map(|c| source(c, &f.path)).transpose()?;
-        let append = f.append.iter().map(|a| source(a, &f.path)).collect::<Result<Vec<_>, _>>()?;
-        file(&f.path, contents, append, f.mode, owner(&f.user), owner(&f.group), f.overwrite);
+        let contents = f
+            .contents
+            .as_ref()
+            .map(|c| source(c, &f.path))
+            .transpose()?;
+        let append = f
+            .append
+            .iter()
+            .map(|a| source(a, &f.path))
+            .collect::<Result<Vec<_>, _>>()?;
+        file(
+            &f.path,
+            contents,
+            append,
+            f.mode,
+            owner(&f.user),
+            owner(&f.group),
+            f.overwrite,
+        );
     }
     let mut units = Vec::new();
     let mut extra_units: Vec<UnitPlan> = Vec::new();
     // Mount-only filesystems (cloud-config `mounts`) have no Ignition form: emit their units.
     let mount_only = Plan {
-        filesystems: plan.filesystems.iter().filter(|f| f.format.is_none()).cloned().collect(),
+        filesystems: plan
+            .filesystems
+            .iter()
+            .filter(|f| f.format.is_none())
+            .cloned()
+            .collect(),
         ..Default::default()
     };
     extra_units.extend(crate::apply::storage::lower(&mount_only).1);
@@ -77,11 +107,27 @@ pub fn to_ignition(plan: &Plan) -> Result<Value, TranslateError> {
         if u.kind == UnitKind::Networkd {
             if let Some(c) = &u.contents {
                 let p = format!("/etc/systemd/network/{}", u.name);
-                file(&p, Some(json!({ "source": data_url(c.as_bytes()) })), vec![], Some(0o644), None, None, true);
+                file(
+                    &p,
+                    Some(json!({ "source": data_url(c.as_bytes()) })),
+                    vec![],
+                    Some(0o644),
+                    None,
+                    None,
+                    true,
+                );
             }
             for d in &u.dropins {
                 let p = format!("/etc/systemd/network/{}.d/{}", u.name, d.name);
-                file(&p, Some(json!({ "source": data_url(d.contents.as_bytes()) })), vec![], Some(0o644), None, None, true);
+                file(
+                    &p,
+                    Some(json!({ "source": data_url(d.contents.as_bytes()) })),
+                    vec![],
+                    Some(0o644),
+                    None,
+                    None,
+                    true,
+                );
             }
             continue;
         }
@@ -95,7 +141,12 @@ pub fn to_ignition(plan: &Plan) -> Result<Value, TranslateError> {
         if !u.dropins.is_empty() {
             m.insert(
                 "dropins".into(),
-                Value::Array(u.dropins.iter().map(|d| json!({"name": d.name, "contents": d.contents})).collect()),
+                Value::Array(
+                    u.dropins
+                        .iter()
+                        .map(|d| json!({"name": d.name, "contents": d.contents}))
+                        .collect(),
+                ),
             );
         }
         units.push(Value::Object(m));
@@ -107,14 +158,22 @@ pub fn to_ignition(plan: &Plan) -> Result<Value, TranslateError> {
             let mut m = Map::new();
             m.insert("name".into(), json!(u.name));
             put(&mut m, "uid", u.uid.map(|x| json!(x)));
-            put(&mut m, "passwordHash", u.password_hash.as_ref().map(|x| json!(x)));
+            put(
+                &mut m,
+                "passwordHash",
+                u.password_hash.as_ref().map(|x| json!(x)),
+            );
             if !u.ssh_keys.is_empty() {
                 m.insert("sshAuthorizedKeys".into(), json!(u.ssh_keys));
             }
             if !u.groups.is_empty() {
                 m.insert("groups".into(), json!(u.groups));
             }
-            put(&mut m, "primaryGroup", u.primary_group.as_ref().map(|x| json!(x)));
+            put(
+                &mut m,
+                "primaryGroup",
+                u.primary_group.as_ref().map(|x| json!(x)),
+            );
             put(&mut m, "homeDir", u.home_dir.as_ref().map(|x| json!(x)));
             if u.no_create_home {
                 m.insert("noCreateHome".into(), json!(true));
@@ -134,7 +193,11 @@ pub fn to_ignition(plan: &Plan) -> Result<Value, TranslateError> {
             let mut m = Map::new();
             m.insert("name".into(), json!(g.name));
             put(&mut m, "gid", g.gid.map(|x| json!(x)));
-            put(&mut m, "passwordHash", g.password_hash.as_ref().map(|x| json!(x)));
+            put(
+                &mut m,
+                "passwordHash",
+                g.password_hash.as_ref().map(|x| json!(x)),
+            );
             if g.system {
                 m.insert("system".into(), json!(true));
             }
@@ -188,7 +251,12 @@ pub fn to_ignition(plan: &Plan) -> Result<Value, TranslateError> {
     let mut root = Map::new();
     root.insert("ignition".into(), json!({ "version": VERSION }));
     let mut storage = Map::new();
-    for (k, v) in [("files", files), ("directories", dirs), ("links", links), ("filesystems", filesystems)] {
+    for (k, v) in [
+        ("files", files),
+        ("directories", dirs),
+        ("links", links),
+        ("filesystems", filesystems),
+    ] {
         if !v.is_empty() {
             storage.insert(k.into(), Value::Array(v));
         }

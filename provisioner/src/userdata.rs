@@ -31,7 +31,9 @@ pub fn to_text(bytes: &[u8]) -> Result<String, Report> {
     if bytes.starts_with(&[0x1f, 0x8b]) {
         let mut out = Vec::new();
         if let Err(e) = flate2::read::GzDecoder::new(bytes).read_to_end(&mut out) {
-            return Err(one(format!("user data looks gzip-compressed but is not valid gzip: {e}")));
+            return Err(one(format!(
+                "user data looks gzip-compressed but is not valid gzip: {e}"
+            )));
         }
         data = out;
     }
@@ -153,7 +155,11 @@ pub fn assemble(loaded: Loaded, fetcher: &Fetcher) -> Result<Plan, AssembleError
     }
 }
 
-fn assemble_ign(p: ignition::Parsed, f: &Fetcher, depth: usize) -> Result<ignition::Parsed, AssembleError> {
+fn assemble_ign(
+    p: ignition::Parsed,
+    f: &Fetcher,
+    depth: usize,
+) -> Result<ignition::Parsed, AssembleError> {
     if depth > MAX_DEPTH {
         return Err(AssembleError::TooDeep);
     }

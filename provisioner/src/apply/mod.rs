@@ -89,7 +89,10 @@ fn inline(s: &Source, path: &str) -> Result<Vec<u8>, ApplyError> {
 pub fn apply(plan: &Plan, root: &Path, opts: &Options) -> Result<Outcome, ApplyError> {
     let mut r = Root::open(root)?;
     if r.node(STAMP_FILE)?.is_some() {
-        return Ok(Outcome { skipped: true, ..Default::default() });
+        return Ok(Outcome {
+            skipped: true,
+            ..Default::default()
+        });
     }
     let result = run(plan, &mut r, opts);
     match result {
@@ -121,10 +124,13 @@ fn owner_uid(o: &Option<Owner>, db: &Db, path: &str) -> Result<u32, ApplyError> 
     match o {
         None => Ok(0),
         Some(Owner::Id(i)) => Ok(*i),
-        Some(Owner::Name(n)) => db.user(n).map(|u| u.uid).ok_or_else(|| ApplyError::Conflict {
-            path: path.into(),
-            msg: format!("owner user {n:?} does not exist"),
-        }),
+        Some(Owner::Name(n)) => db
+            .user(n)
+            .map(|u| u.uid)
+            .ok_or_else(|| ApplyError::Conflict {
+                path: path.into(),
+                msg: format!("owner user {n:?} does not exist"),
+            }),
     }
 }
 
@@ -140,7 +146,9 @@ fn owner_gid(o: &Option<Owner>, db: &Db, path: &str) -> Result<u32, ApplyError> 
 }
 
 fn text(r: &Root, p: &str) -> Result<String, FsError> {
-    Ok(r.read(p)?.map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default())
+    Ok(r.read(p)?
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default())
 }
 
 fn run(plan: &Plan, r: &mut Root, opts: &Options) -> Result<Outcome, ApplyError> {
@@ -178,7 +186,12 @@ fn run(plan: &Plan, r: &mut Root, opts: &Options) -> Result<Outcome, ApplyError>
         match r.node(&d.path)? {
             None | Some(Node::Dir { .. }) => {}
             Some(_) if d.overwrite => {}
-            Some(_) => return Err(conflict(&d.path, "exists and is not a directory (overwrite is false)")),
+            Some(_) => {
+                return Err(conflict(
+                    &d.path,
+                    "exists and is not a directory (overwrite is false)",
+                ));
+            }
         }
     }
     for f in &files {
@@ -188,8 +201,15 @@ fn run(plan: &Plan, r: &mut Root, opts: &Options) -> Result<Outcome, ApplyError>
             None => {}
             Some(_) if f.overwrite => {}
             Some(Node::File { .. }) if f.contents.is_none() => {}
-            Some(Node::File { .. }) => return Err(conflict(&f.path, "file exists and overwrite is false")),
-            Some(_) => return Err(conflict(&f.path, "exists and is not a regular file (overwrite is false)")),
+            Some(Node::File { .. }) => {
+                return Err(conflict(&f.path, "file exists and overwrite is false"));
+            }
+            Some(_) => {
+                return Err(conflict(
+                    &f.path,
+                    "exists and is not a regular file (overwrite is false)",
+                ));
+            }
         }
     }
     for l in &links {
@@ -199,7 +219,12 @@ fn run(plan: &Plan, r: &mut Root, opts: &Options) -> Result<Outcome, ApplyError>
             None => {}
             Some(Node::Symlink(t)) if !l.hard && t == l.target => {}
             Some(_) if l.overwrite => {}
-            Some(_) => return Err(conflict(&l.path, "a node exists there and overwrite is false")),
+            Some(_) => {
+                return Err(conflict(
+                    &l.path,
+                    "a node exists there and overwrite is false",
+                ));
+            }
         }
     }
 
@@ -214,7 +239,9 @@ fn run(plan: &Plan, r: &mut Root, opts: &Options) -> Result<Outcome, ApplyError>
         r.write_file("/etc/gshadow", gs.as_bytes(), 0o640, 0, shadow_gid)?;
     }
     for u in &plan.users {
-        let Some(e) = db.user(&u.name).cloned() else { continue };
+        let Some(e) = db.user(&u.name).cloned() else {
+            continue;
+        };
         let is_new = db.new_users.contains(&u.name);
         if is_new && !u.no_create_home && r.node(&e.home)?.is_none() {
             let (parent, _) = rootfs::split(&e.home);
@@ -225,7 +252,10 @@ fn run(plan: &Plan, r: &mut Root, opts: &Options) -> Result<Outcome, ApplyError>
         if !u.ssh_keys.is_empty() {
             let ssh = format!("{}/.ssh", e.home);
             if r.node(&e.home)?.is_none() {
-                return Err(conflict(&e.home, "home directory does not exist, cannot install SSH keys"));
+                return Err(conflict(
+                    &e.home,
+                    "home directory does not exist, cannot install SSH keys",
+                ));
             }
             r.mkdir_p(&ssh, 0o700, e.uid, e.gid)?;
             r.mkdir_p(&format!("{ssh}/authorized_keys.d"), 0o700, e.uid, e.gid)?;
@@ -234,7 +264,13 @@ fn run(plan: &Plan, r: &mut Root, opts: &Options) -> Result<Outcome, ApplyError>
                 list.push_str(k.trim());
                 list.push('\n');
             }
-            r.write_file(&format!("{ssh}/authorized_keys.d/{SSH_KEYS_NAME}"), list.as_bytes(), 0o600, e.uid, e.gid)?;
+            r.write_file(
+                &format!("{ssh}/authorized_keys.d/{SSH_KEYS_NAME}"),
+                list.as_bytes(),
+                0o600,
+                e.uid,
+                e.gid,
+            )?;
             // sshd reads ~/.ssh/authorized_keys by default: add missing keys there.
             let ak = format!("{ssh}/authorized_keys");
             let mut cur = text(r, &ak)?;
@@ -253,11 +289,16 @@ fn run(plan: &Plan, r: &mut Root, opts: &Options) -> Result<Outcome, ApplyError>
 
     // ---- directories, files, links ----
     for d in &dirs {
-        let (uid, gid) = (owner_uid(&d.user, &db, &d.path)?, owner_gid(&d.group, &db, &d.path)?);
+        let (uid, gid) = (
+            owner_uid(&d.user, &db, &d.path)?,
+            owner_gid(&d.group, &db, &d.path)?,
+        );
         let (parent, _) = rootfs::split(&d.path);
         r.mkdir_p(parent, 0o755, 0, 0)?;
         match r.node(&d.path)? {
-            Some(Node::Dir { mode, .. }) => r.set_attr(&d.path, d.mode.unwrap_or(mode), uid, gid)?,
+            Some(Node::Dir { mode, .. }) => {
+                r.set_attr(&d.path, d.mode.unwrap_or(mode), uid, gid)?
+            }
             Some(_) => {
                 r.remove(&d.path)?;
                 r.mkdir_p(&d.path, d.mode.unwrap_or(0o755), uid, gid)?;
@@ -266,15 +307,19 @@ fn run(plan: &Plan, r: &mut Root, opts: &Options) -> Result<Outcome, ApplyError>
         }
     }
     for f in &files {
-        let (uid, gid) = (owner_uid(&f.user, &db, &f.path)?, owner_gid(&f.group, &db, &f.path)?);
+        let (uid, gid) = (
+            owner_uid(&f.user, &db, &f.path)?,
+            owner_gid(&f.group, &db, &f.path)?,
+        );
         let (parent, _) = rootfs::split(&f.path);
         r.mkdir_p(parent, 0o755, 0, 0)?;
         let existing = r.node(&f.path)?;
         let (mut data, mode) = match (&f.contents, &existing) {
             (Some(c), _) => (inline(c, &f.path)?, f.mode.unwrap_or(0o644)),
-            (None, Some(Node::File { mode, .. })) if !f.overwrite => {
-                (r.read(&f.path)?.unwrap_or_default(), f.mode.unwrap_or(*mode))
-            }
+            (None, Some(Node::File { mode, .. })) if !f.overwrite => (
+                r.read(&f.path)?.unwrap_or_default(),
+                f.mode.unwrap_or(*mode),
+            ),
             (None, _) => (Vec::new(), f.mode.unwrap_or(0o644)),
         };
         for a in &f.append {
@@ -283,12 +328,18 @@ fn run(plan: &Plan, r: &mut Root, opts: &Options) -> Result<Outcome, ApplyError>
         r.write_file(&f.path, &data, mode, uid, gid)?;
     }
     for l in &links {
-        let (uid, gid) = (owner_uid(&l.user, &db, &l.path)?, owner_gid(&l.group, &db, &l.path)?);
+        let (uid, gid) = (
+            owner_uid(&l.user, &db, &l.path)?,
+            owner_gid(&l.group, &db, &l.path)?,
+        );
         let (parent, _) = rootfs::split(&l.path);
         r.mkdir_p(parent, 0o755, 0, 0)?;
         if l.hard {
             if r.node(&l.target)?.is_none() {
-                return Err(conflict(&l.path, &format!("hard link target {} does not exist", l.target)));
+                return Err(conflict(
+                    &l.path,
+                    &format!("hard link target {} does not exist", l.target),
+                ));
             }
             r.hardlink(&l.path, &l.target)?;
         } else {

@@ -48,9 +48,22 @@ pub enum Node {
 }
 
 enum Undo {
-    Created { parent: String, name: String, dir: bool },
-    Replaced { parent: String, name: String, backup: String },
-    Attr { path: String, mode: u32, uid: u32, gid: u32 },
+    Created {
+        parent: String,
+        name: String,
+        dir: bool,
+    },
+    Replaced {
+        parent: String,
+        name: String,
+        backup: String,
+    },
+    Attr {
+        path: String,
+        mode: u32,
+        uid: u32,
+        gid: u32,
+    },
 }
 
 pub struct Root {
@@ -123,8 +136,16 @@ impl Root {
     fn describe(&self, d: &OwnedFd, name: &str, st: &Stat) -> Result<Node, FsError> {
         let m = st.st_mode & 0o7777;
         Ok(match FileType::from_raw_mode(st.st_mode) {
-            FileType::RegularFile => Node::File { mode: m, uid: st.st_uid, gid: st.st_gid },
-            FileType::Directory => Node::Dir { mode: m, uid: st.st_uid, gid: st.st_gid },
+            FileType::RegularFile => Node::File {
+                mode: m,
+                uid: st.st_uid,
+                gid: st.st_gid,
+            },
+            FileType::Directory => Node::Dir {
+                mode: m,
+                uid: st.st_uid,
+                gid: st.st_gid,
+            },
             FileType::Symlink => {
                 let t = readlinkat(d, name, Vec::new()).map_err(fe("readlink", name))?;
                 Node::Symlink(t.to_string_lossy().into_owned())
@@ -186,12 +207,31 @@ impl Root {
     pub fn mkdir_p(&mut self, path: &str, m: u32, uid: u32, gid: u32) -> Result<(), FsError> {
         let mut cur = String::new();
         for comp in path.split('/').filter(|c| !c.is_empty()) {
-            let parent = if cur.is_empty() { "/".to_string() } else { cur.clone() };
+            let parent = if cur.is_empty() {
+                "/".to_string()
+            } else {
+                cur.clone()
+            };
             cur.push('/');
             cur.push_str(comp);
+            // Already a directory (symlinks resolved inside the root)?
+            match self.dir(&cur) {
+                Ok(_) => continue,
+                Err(e) if matches!(e.source.raw_os_error(), Some(2 | 20)) => {}
+                Err(e) => return Err(e),
+            }
             let d = self.dir(&parent)?;
-            match statat(&d, comp, AtFlags::empty()) {
-                Ok(st) if FileType::from_raw_mode(st.st_mode) == FileType::Directory => continue,
+            match statat(&d, comp, AtFlags::SYMLINK_NOFOLLOW) {
+                Err(Errno::NOENT) => {}
+                Ok(st) if FileType::from_raw_mode(st.st_mode) == FileType::Symlink => {
+                    return Err(FsError {
+                        op: "creating directory",
+                        path: cur,
+                        source: std::io::Error::other(
+                            "is a symlink whose target (inside the root) does not exist",
+                        ),
+                    });
+                }
                 Ok(_) => {
                     return Err(FsError {
                         op: "creating directory",
@@ -199,7 +239,6 @@ impl Root {
                         source: std::io::Error::other("exists and is not a directory"),
                     });
                 }
-                Err(Errno::NOENT) => {}
                 Err(e) => return Err(fe("stat", &cur)(e)),
             }
             mkdirat(&d, comp, mode(m)).map_err(fe("creating directory", &cur))?;
@@ -236,7 +275,14 @@ impl Root {
 
     /// Write a regular file atomically (temp, fsync, rename). An existing
     /// node at `path` (file, symlink, or with `replace_any` anything) is replaced.
-    pub fn write_file(&mut self, path: &str, data: &[u8], m: u32, uid: u32, gid: u32) -> Result<(), FsError> {
+    pub fn write_file(
+        &mut self,
+        path: &str,
+        data: &[u8],
+        m: u32,
+        uid: u32,
+        gid: u32,
+    ) -> Result<(), FsError> {
         let (parent, name) = split(path);
         let d = self.dir(parent)?;
         let tmp = format!(".{name}.basalt-tmp");
@@ -359,23 +405,40 @@ impl Root {
                 match u {
                     Undo::Created { parent, name, dir } => {
                         let d = self.dir(&parent)?;
-                        let flags = if dir { AtFlags::REMOVEDIR } else { AtFlags::empty() };
+                        let flags = if dir {
+                            AtFlags::REMOVEDIR
+                        } else {
+                            AtFlags::empty()
+                        };
                         unlinkat(&d, name.as_str(), flags).map_err(fe("undoing", &name))
                     }
-                    Undo::Replaced { parent, name, backup } => {
+                    Undo::Replaced {
+                        parent,
+                        name,
+                        backup,
+                    } => {
                         let d = self.dir(&parent)?;
                         remove_tree(&d, &name).map_err(fe("undoing", &name))?;
-                        renameat(&d, backup.as_str(), &d, name.as_str()).map_err(fe("restoring", &name))
+                        renameat(&d, backup.as_str(), &d, name.as_str())
+                            .map_err(fe("restoring", &name))
                     }
-                    Undo::Attr { path, mode: m, uid, gid } => {
+                    Undo::Attr {
+                        path,
+                        mode: m,
+                        uid,
+                        gid,
+                    } => {
                         let (parent, name) = split(&path);
                         let d = self.dir(parent)?;
-                        let st = statat(&d, name, AtFlags::SYMLINK_NOFOLLOW).map_err(fe("stat", &path))?;
+                        let st = statat(&d, name, AtFlags::SYMLINK_NOFOLLOW)
+                            .map_err(fe("stat", &path))?;
                         if FileType::from_raw_mode(st.st_mode) != FileType::Symlink {
-                            chmodat(&d, name, mode(m), AtFlags::empty()).map_err(fe("chmod", &path))?;
+                            chmodat(&d, name, mode(m), AtFlags::empty())
+                                .map_err(fe("chmod", &path))?;
                         }
                         let (u, g) = ids(uid, gid);
-                        chownat(&d, name, u, g, AtFlags::SYMLINK_NOFOLLOW).map_err(fe("chown", &path))
+                        chownat(&d, name, u, g, AtFlags::SYMLINK_NOFOLLOW)
+                            .map_err(fe("chown", &path))
                     }
                 }
             })();
@@ -431,8 +494,19 @@ mod tests {
         std::os::unix::fs::symlink("../../../../..", t.path().join("etc/up")).unwrap();
         let mut r = Root::open(t.path()).unwrap();
         // Writing through them lands inside the root (or fails), never outside.
-        let _ = r.mkdir_p(&format!("/etc/evil{}", outside.path().display()), 0o755, 0, 0);
-        let _ = r.write_file(&format!("/etc/evil{}/x", outside.path().display()), b"x", 0o644, 0, 0);
+        let _ = r.mkdir_p(
+            &format!("/etc/evil{}", outside.path().display()),
+            0o755,
+            0,
+            0,
+        );
+        let _ = r.write_file(
+            &format!("/etc/evil{}/x", outside.path().display()),
+            b"x",
+            0o644,
+            0,
+            0,
+        );
         r.write_file("/etc/up/y", b"y", 0o644, 0, 0).unwrap();
         r.commit().unwrap();
         assert_eq!(std::fs::read_dir(outside.path()).unwrap().count(), 0);
@@ -450,7 +524,10 @@ mod tests {
         r.symlink("/l", "/a", 0, 0).unwrap();
         r.rollback().unwrap();
         assert_eq!(std::fs::read(t.path().join("a")).unwrap(), b"old");
-        let names: Vec<_> = std::fs::read_dir(t.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let names: Vec<_> = std::fs::read_dir(t.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
         assert_eq!(names, vec![std::ffi::OsString::from("a")]);
     }
 }

@@ -40,7 +40,10 @@ pub fn commands(plan: &Plan) -> Vec<Command> {
                 continue;
             }
             let start = p.start_mib.map_or("0".to_string(), |s| format!("{s}M"));
-            let end = p.size_mib.filter(|s| *s > 0).map_or("0".to_string(), |s| format!("+{s}M"));
+            let end = p
+                .size_mib
+                .filter(|s| *s > 0)
+                .map_or("0".to_string(), |s| format!("+{s}M"));
             let mut a = vec!["sgdisk".to_string(), format!("--new={n}:{start}:{end}")];
             if let Some(t) = &p.type_guid {
                 a.push(format!("--typecode={n}:{t}"));
@@ -52,7 +55,10 @@ pub fn commands(plan: &Plan) -> Vec<Command> {
                 a.push(format!("--change-name={n}:{l}"));
             }
             a.push(d.device.clone());
-            out.push(Command { argv: a, if_blank: None });
+            out.push(Command {
+                argv: a,
+                if_blank: None,
+            });
         }
     }
     if !plan.disks.is_empty() {
@@ -65,26 +71,43 @@ pub fn commands(plan: &Plan) -> Vec<Command> {
         match fmt {
             FsFormat::Ext4 => {
                 a.extend(["mkfs.ext4".into(), "-F".into()]);
-                if let Some(l) = &f.label { a.extend(["-L".into(), l.clone()]); }
-                if let Some(u) = &f.uuid { a.extend(["-U".into(), u.clone()]); }
+                if let Some(l) = &f.label {
+                    a.extend(["-L".into(), l.clone()]);
+                }
+                if let Some(u) = &f.uuid {
+                    a.extend(["-U".into(), u.clone()]);
+                }
             }
             FsFormat::Xfs => {
                 a.extend(["mkfs.xfs".into(), "-f".into()]);
-                if let Some(l) = &f.label { a.extend(["-L".into(), l.clone()]); }
-                if let Some(u) = &f.uuid { a.extend(["-m".into(), format!("uuid={u}")]); }
+                if let Some(l) = &f.label {
+                    a.extend(["-L".into(), l.clone()]);
+                }
+                if let Some(u) = &f.uuid {
+                    a.extend(["-m".into(), format!("uuid={u}")]);
+                }
             }
             FsFormat::Vfat => {
                 a.push("mkfs.vfat".into());
-                if let Some(l) = &f.label { a.extend(["-n".into(), l.clone()]); }
+                if let Some(l) = &f.label {
+                    a.extend(["-n".into(), l.clone()]);
+                }
                 if let Some(u) = &f.uuid {
                     // A FAT volume id is 32 bits: the UUID's first 8 hex digits.
-                    a.extend(["-i".into(), u.chars().filter(|c| *c != '-').take(8).collect()]);
+                    a.extend([
+                        "-i".into(),
+                        u.chars().filter(|c| *c != '-').take(8).collect(),
+                    ]);
                 }
             }
             FsFormat::Swap => {
                 a.push("mkswap".into());
-                if let Some(l) = &f.label { a.extend(["-L".into(), l.clone()]); }
-                if let Some(u) = &f.uuid { a.extend(["-U".into(), u.clone()]); }
+                if let Some(l) = &f.label {
+                    a.extend(["-L".into(), l.clone()]);
+                }
+                if let Some(u) = &f.uuid {
+                    a.extend(["-U".into(), u.clone()]);
+                }
             }
             FsFormat::Other(_) => continue,
         }
@@ -92,9 +115,15 @@ pub fn commands(plan: &Plan) -> Vec<Command> {
         a.push(dev.clone());
         if f.wipe {
             out.push(cmd(&["wipefs", "-a", &dev]));
-            out.push(Command { argv: a, if_blank: None });
+            out.push(Command {
+                argv: a,
+                if_blank: None,
+            });
         } else {
-            out.push(Command { argv: a, if_blank: Some(dev) });
+            out.push(Command {
+                argv: a,
+                if_blank: Some(dev),
+            });
         }
     }
     out
@@ -126,12 +155,21 @@ pub fn lower(plan: &Plan) -> (Vec<FilePlan>, Vec<UnitPlan>, Vec<Command>) {
     let mut files = Vec::new();
     let mut units = Vec::new();
     if !cmds.is_empty() {
-        files.push(crate::intent::text_file(&format!("{FIRSTBOOT_DIR}/storage.sh"), script(&cmds), 0o700));
+        files.push(crate::intent::text_file(
+            &format!("{FIRSTBOOT_DIR}/storage.sh"),
+            script(&cmds),
+            0o700,
+        ));
         let mut devs: Vec<String> = plan
             .disks
             .iter()
             .map(|d| d.device.clone())
-            .chain(plan.filesystems.iter().filter(|f| f.format.is_some() && plan.disks.is_empty()).map(|f| f.device.clone()))
+            .chain(
+                plan.filesystems
+                    .iter()
+                    .filter(|f| f.format.is_some() && plan.disks.is_empty())
+                    .map(|f| f.device.clone()),
+            )
             .map(|d| format!("{}.device", check::escape_path(&d)))
             .collect();
         devs.dedup();
@@ -179,7 +217,11 @@ pub fn lower(plan: &Plan) -> (Vec<FilePlan>, Vec<UnitPlan>, Vec<Command>) {
             continue;
         }
         let Some(path) = &f.path else { continue };
-        let ty = f.mount_type.clone().or_else(|| f.format.as_ref().map(|x| x.name().to_string())).unwrap_or_else(|| "auto".into());
+        let ty = f
+            .mount_type
+            .clone()
+            .or_else(|| f.format.as_ref().map(|x| x.name().to_string()))
+            .unwrap_or_else(|| "auto".into());
         units.push(UnitPlan {
             name: format!("{}.mount", check::escape_path(path)),
             kind: UnitKind::Systemd,
@@ -205,7 +247,13 @@ mod tests {
             disks: vec![DiskPlan {
                 device: "/dev/vdb".into(),
                 wipe_table: true,
-                partitions: vec![PartitionPlan { number: 1, label: Some("data".into()), size_mib: Some(512), should_exist: true, ..Default::default() }],
+                partitions: vec![PartitionPlan {
+                    number: 1,
+                    label: Some("data".into()),
+                    size_mib: Some(512),
+                    should_exist: true,
+                    ..Default::default()
+                }],
             }],
             filesystems: vec![FsPlan {
                 device: "/dev/vdb1".into(),
@@ -222,16 +270,25 @@ mod tests {
         };
         let (files, units, cmds) = lower(&plan);
         let argv: Vec<String> = cmds.iter().map(|c| c.argv.join(" ")).collect();
-        assert_eq!(argv, vec![
-            "sgdisk --zap-all /dev/vdb",
-            "sgdisk --new=1:0:+512M --change-name=1:data /dev/vdb",
-            "udevadm settle",
-            "mkfs.ext4 -F -L data /dev/vdb1",
-        ]);
+        assert_eq!(
+            argv,
+            vec![
+                "sgdisk --zap-all /dev/vdb",
+                "sgdisk --new=1:0:+512M --change-name=1:data /dev/vdb",
+                "udevadm settle",
+                "mkfs.ext4 -F -L data /dev/vdb1",
+            ]
+        );
         assert_eq!(cmds[3].if_blank.as_deref(), Some("/dev/vdb1"));
         assert_eq!(files.len(), 1);
         let names: Vec<&str> = units.iter().map(|u| u.name.as_str()).collect();
         assert_eq!(names, vec![STORAGE_UNIT, "var-data.mount"]);
-        assert!(units[1].contents.as_ref().unwrap().contains("What=/dev/vdb1\nWhere=/var/data\nType=ext4\n"));
+        assert!(
+            units[1]
+                .contents
+                .as_ref()
+                .unwrap()
+                .contains("What=/dev/vdb1\nWhere=/var/data\nType=ext4\n")
+        );
     }
 }

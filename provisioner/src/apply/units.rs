@@ -10,7 +10,11 @@ pub const SYSTEM_DIR: &str = "/etc/systemd/system";
 pub const NETWORK_DIR: &str = "/etc/systemd/network";
 pub const PRESET_FILE: &str = "/etc/systemd/system-preset/20-basalt-provision.preset";
 /// Where installed unit files are looked up for their [Install] section.
-const SEARCH: &[&str] = &["/etc/systemd/system", "/usr/lib/systemd/system", "/lib/systemd/system"];
+const SEARCH: &[&str] = &[
+    "/etc/systemd/system",
+    "/usr/lib/systemd/system",
+    "/lib/systemd/system",
+];
 
 fn dir(u: &UnitPlan) -> &'static str {
     match u.kind {
@@ -43,16 +47,27 @@ pub fn write(root: &mut Root, units: &[UnitPlan]) -> Result<Vec<String>, FsError
             let dd = format!("{path}.d");
             root.mkdir_p(&dd, 0o755, 0, 0)?;
             for di in &u.dropins {
-                root.write_file(&format!("{dd}/{}", di.name), di.contents.as_bytes(), 0o644, 0, 0)?;
+                root.write_file(
+                    &format!("{dd}/{}", di.name),
+                    di.contents.as_bytes(),
+                    0o644,
+                    0,
+                    0,
+                )?;
             }
         }
         let Some(enable) = u.enabled else { continue };
         if u.mask {
             continue;
         }
-        preset.push_str(&format!("{} {}\n", if enable { "enable" } else { "disable" }, u.name));
+        preset.push_str(&format!(
+            "{} {}\n",
+            if enable { "enable" } else { "disable" },
+            u.name
+        ));
         // Find the unit file and its [Install] section.
-        let mut found: Option<(String, String)> = u.contents.as_ref().map(|c| (path.clone(), c.clone()));
+        let mut found: Option<(String, String)> =
+            u.contents.as_ref().map(|c| (path.clone(), c.clone()));
         if found.is_none() {
             let mut names = vec![u.name.clone()];
             names.extend(template(&u.name));
@@ -98,7 +113,10 @@ pub fn write(root: &mut Root, units: &[UnitPlan]) -> Result<Vec<String>, FsError
 mod tests {
     #[test]
     fn templates() {
-        assert_eq!(super::template("getty@tty1.service").as_deref(), Some("getty@.service"));
+        assert_eq!(
+            super::template("getty@tty1.service").as_deref(),
+            Some("getty@.service")
+        );
         assert_eq!(super::template("sshd.service"), None);
     }
 }

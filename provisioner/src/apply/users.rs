@@ -43,7 +43,11 @@ pub struct Db {
 #[derive(Debug, thiserror::Error)]
 pub enum UserError {
     #[error("{file} line {line}: {msg}")]
-    Parse { file: &'static str, line: usize, msg: String },
+    Parse {
+        file: &'static str,
+        line: usize,
+        msg: String,
+    },
     #[error("{0}")]
     Conflict(String),
 }
@@ -69,7 +73,11 @@ impl Db {
         for (n, l) in lines(passwd) {
             let f: Vec<&str> = l.split(':').collect();
             if f.len() != 7 {
-                return Err(UserError::Parse { file: "/etc/passwd", line: n, msg: "expected 7 fields".into() });
+                return Err(UserError::Parse {
+                    file: "/etc/passwd",
+                    line: n,
+                    msg: "expected 7 fields".into(),
+                });
             }
             db.passwd.push(PwEnt {
                 name: f[0].into(),
@@ -83,23 +91,38 @@ impl Db {
         for (n, l) in lines(group) {
             let f: Vec<&str> = l.split(':').collect();
             if f.len() != 4 {
-                return Err(UserError::Parse { file: "/etc/group", line: n, msg: "expected 4 fields".into() });
+                return Err(UserError::Parse {
+                    file: "/etc/group",
+                    line: n,
+                    msg: "expected 4 fields".into(),
+                });
             }
             db.group.push(GrEnt {
                 name: f[0].into(),
                 gid: num("/etc/group", n, f[2])?,
-                members: f[3].split(',').filter(|m| !m.is_empty()).map(str::to_string).collect(),
+                members: f[3]
+                    .split(',')
+                    .filter(|m| !m.is_empty())
+                    .map(str::to_string)
+                    .collect(),
             });
         }
-        db.shadow = lines(shadow).map(|(_, l)| l.split(':').map(str::to_string).collect()).collect();
-        db.gshadow = lines(gshadow).map(|(_, l)| l.split(':').map(str::to_string).collect()).collect();
+        db.shadow = lines(shadow)
+            .map(|(_, l)| l.split(':').map(str::to_string).collect())
+            .collect();
+        db.gshadow = lines(gshadow)
+            .map(|(_, l)| l.split(':').map(str::to_string).collect())
+            .collect();
         Ok(db)
     }
 
     pub fn render(&self) -> [String; 4] {
         let mut p = String::new();
         for e in &self.passwd {
-            p.push_str(&format!("{}:x:{}:{}:{}:{}:{}\n", e.name, e.uid, e.gid, e.gecos, e.home, e.shell));
+            p.push_str(&format!(
+                "{}:x:{}:{}:{}:{}:{}\n",
+                e.name, e.uid, e.gid, e.gecos, e.home, e.shell
+            ));
         }
         let mut g = String::new();
         for e in &self.group {
@@ -140,8 +163,17 @@ impl Db {
     }
 
     fn add_group(&mut self, name: &str, gid: u32, hash: Option<&str>) {
-        self.group.push(GrEnt { name: name.into(), gid, members: vec![] });
-        self.gshadow.push(vec![name.into(), hash.unwrap_or("!").into(), String::new(), String::new()]);
+        self.group.push(GrEnt {
+            name: name.into(),
+            gid,
+            members: vec![],
+        });
+        self.gshadow.push(vec![
+            name.into(),
+            hash.unwrap_or("!").into(),
+            String::new(),
+            String::new(),
+        ]);
     }
 
     pub fn apply_group(&mut self, g: &GroupPlan) -> Result<(), UserError> {
@@ -163,7 +195,10 @@ impl Db {
         }
         let gid = match g.gid {
             Some(x) if self.gid_used(x) => {
-                return Err(UserError::Conflict(format!("gid {x} for group {:?} is already used", g.name)));
+                return Err(UserError::Conflict(format!(
+                    "gid {x} for group {:?} is already used",
+                    g.name
+                )));
             }
             Some(x) => x,
             None => self.free_id(g.system, |i| self.gid_used(i))?,
@@ -176,14 +211,22 @@ impl Db {
     pub fn apply_user(&mut self, u: &UserPlan, lastchg: Option<i64>) -> Result<(), UserError> {
         for g in &u.groups {
             if self.group_gid(g).is_none() {
-                return Err(UserError::Conflict(format!("user {:?}: supplementary group {g:?} does not exist", u.name)));
+                return Err(UserError::Conflict(format!(
+                    "user {:?}: supplementary group {g:?} does not exist",
+                    u.name
+                )));
             }
         }
         let primary = match &u.primary_group {
             Some(pg) => Some(
                 self.group_gid(pg)
                     .or_else(|| pg.parse().ok().filter(|g| self.gid_used(*g)))
-                    .ok_or_else(|| UserError::Conflict(format!("user {:?}: primary group {pg:?} does not exist", u.name)))?,
+                    .ok_or_else(|| {
+                        UserError::Conflict(format!(
+                            "user {:?}: primary group {pg:?} does not exist",
+                            u.name
+                        ))
+                    })?,
             ),
             None => None,
         };
@@ -191,7 +234,10 @@ impl Db {
             let e = &mut self.passwd[idx];
             if let Some(want) = u.uid {
                 if want != e.uid {
-                    return Err(UserError::Conflict(format!("user {:?} already exists with uid {}, not {want}", u.name, e.uid)));
+                    return Err(UserError::Conflict(format!(
+                        "user {:?} already exists with uid {}, not {want}",
+                        u.name, e.uid
+                    )));
                 }
             }
             if let Some(g) = primary {
@@ -215,7 +261,10 @@ impl Db {
         } else {
             let uid = match u.uid {
                 Some(x) if self.uid_used(x) => {
-                    return Err(UserError::Conflict(format!("uid {x} for user {:?} is already used", u.name)));
+                    return Err(UserError::Conflict(format!(
+                        "uid {x} for user {:?} is already used",
+                        u.name
+                    )));
                 }
                 Some(x) => x,
                 None => self.free_id(u.system, |i| self.uid_used(i))?,
@@ -229,7 +278,11 @@ impl Db {
                             u.name
                         )));
                     }
-                    let gid = if self.gid_used(uid) { self.free_id(u.system, |i| self.gid_used(i))? } else { uid };
+                    let gid = if self.gid_used(uid) {
+                        self.free_id(u.system, |i| self.gid_used(i))?
+                    } else {
+                        uid
+                    };
                     self.add_group(&u.name, gid, None);
                     gid
                 }
@@ -239,11 +292,18 @@ impl Db {
                 uid,
                 gid,
                 gecos: u.gecos.clone().unwrap_or_default(),
-                home: u.home_dir.clone().unwrap_or_else(|| format!("/home/{}", u.name)),
+                home: u
+                    .home_dir
+                    .clone()
+                    .unwrap_or_else(|| format!("/home/{}", u.name)),
                 shell: u.shell.clone().unwrap_or_else(|| DEFAULT_SHELL.into()),
             });
             // "*": no password login, but not locked, so sshd accepts keys.
-            self.shadow.push(shadow_line(&u.name, u.password_hash.as_deref().unwrap_or("*"), lastchg));
+            self.shadow.push(shadow_line(
+                &u.name,
+                u.password_hash.as_deref().unwrap_or("*"),
+                lastchg,
+            ));
             self.new_users.push(u.name.clone());
         }
         for g in &u.groups {
@@ -256,7 +316,11 @@ impl Db {
                 while s.len() < 4 {
                     s.push(String::new());
                 }
-                let mut m: Vec<String> = s[3].split(',').filter(|x| !x.is_empty()).map(str::to_string).collect();
+                let mut m: Vec<String> = s[3]
+                    .split(',')
+                    .filter(|x| !x.is_empty())
+                    .map(str::to_string)
+                    .collect();
                 if !m.contains(&u.name) {
                     m.push(u.name.clone());
                 }
@@ -269,7 +333,10 @@ impl Db {
 
 fn shadow_line(name: &str, hash: &str, lastchg: Option<i64>) -> Vec<String> {
     let lc = lastchg.map(|d| d.to_string()).unwrap_or_default();
-    [name, hash, &lc, "0", "99999", "7", "", "", ""].iter().map(|s| s.to_string()).collect()
+    [name, hash, &lc, "0", "99999", "7", "", "", ""]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
 }
 
 #[cfg(test)]
@@ -289,13 +356,41 @@ mod tests {
     #[test]
     fn creates_users_and_groups() {
         let mut db = base();
-        db.apply_group(&GroupPlan { name: "ops".into(), ..Default::default() }).unwrap();
-        db.apply_user(&UserPlan { name: "core".into(), groups: vec!["sudo".into(), "ops".into()], ..Default::default() }, Some(20000)).unwrap();
-        db.apply_user(&UserPlan { name: "svc".into(), system: true, ..Default::default() }, None).unwrap();
+        db.apply_group(&GroupPlan {
+            name: "ops".into(),
+            ..Default::default()
+        })
+        .unwrap();
+        db.apply_user(
+            &UserPlan {
+                name: "core".into(),
+                groups: vec!["sudo".into(), "ops".into()],
+                ..Default::default()
+            },
+            Some(20000),
+        )
+        .unwrap();
+        db.apply_user(
+            &UserPlan {
+                name: "svc".into(),
+                system: true,
+                ..Default::default()
+            },
+            None,
+        )
+        .unwrap();
         let [p, g, s, gs] = db.render();
-        assert!(p.contains("core:x:1000:1001::/home/core:/bin/bash\n"), "{p}");
+        assert!(
+            p.contains("core:x:1000:1001::/home/core:/bin/bash\n"),
+            "{p}"
+        );
         assert!(p.contains("svc:x:999:999::/home/svc:/bin/bash\n"), "{p}");
-        assert!(g.contains("sudo:x:27:core\n") && g.contains("ops:x:1000:core\n") && g.contains("core:x:1001:\n"), "{g}");
+        assert!(
+            g.contains("sudo:x:27:core\n")
+                && g.contains("ops:x:1000:core\n")
+                && g.contains("core:x:1001:\n"),
+            "{g}"
+        );
         assert!(s.contains("core:*:20000:0:99999:7:::\n"), "{s}");
         assert!(gs.contains("sudo:*::core\n"), "{gs}");
     }
@@ -303,10 +398,37 @@ mod tests {
     #[test]
     fn conflicts() {
         let cases: Vec<(UserPlan, &str)> = vec![
-            (UserPlan { name: "x".into(), uid: Some(0), ..Default::default() }, "already used"),
-            (UserPlan { name: "root".into(), uid: Some(5), ..Default::default() }, "already exists with uid 0"),
-            (UserPlan { name: "x".into(), groups: vec!["nope".into()], ..Default::default() }, "does not exist"),
-            (UserPlan { name: "users".into(), ..Default::default() }, "group of that name"),
+            (
+                UserPlan {
+                    name: "x".into(),
+                    uid: Some(0),
+                    ..Default::default()
+                },
+                "already used",
+            ),
+            (
+                UserPlan {
+                    name: "root".into(),
+                    uid: Some(5),
+                    ..Default::default()
+                },
+                "already exists with uid 0",
+            ),
+            (
+                UserPlan {
+                    name: "x".into(),
+                    groups: vec!["nope".into()],
+                    ..Default::default()
+                },
+                "does not exist",
+            ),
+            (
+                UserPlan {
+                    name: "users".into(),
+                    ..Default::default()
+                },
+                "group of that name",
+            ),
         ];
         for (u, want) in cases {
             let e = base().apply_user(&u, None).unwrap_err().to_string();

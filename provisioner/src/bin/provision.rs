@@ -11,7 +11,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "basalt-provision", about = "First-boot provisioning: Ignition 3.x and cloud-config")]
+#[command(
+    name = "basalt-provision",
+    about = "First-boot provisioning: Ignition 3.x and cloud-config"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -113,12 +116,17 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let report = userdata::validate_file(&file)?;
             print_report(&file.display().to_string(), &report);
             let bad = report.has_errors() || (strict && report.warnings().next().is_some());
-            Ok(if bad { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+            Ok(if bad {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            })
         }
         Cmd::Translate { file } => {
             let name = file.display().to_string();
             let bytes = std::fs::read(&file).with_context(|| format!("reading {name}"))?;
-            let text = userdata::to_text(&bytes).map_err(|r| anyhow::anyhow!("{}", r.render(&name)))?;
+            let text =
+                userdata::to_text(&bytes).map_err(|r| anyhow::anyhow!("{}", r.render(&name)))?;
             let loaded = match userdata::load_str(&text) {
                 Ok(l) => l,
                 Err(r) => {
@@ -134,7 +142,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
             println!("{}", serde_json::to_string_pretty(&v)?);
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Source { cmd: SourceCmd::Fetch { env } } => {
+        Cmd::Source {
+            cmd: SourceCmd::Fetch { env },
+        } => {
             let f = Fetcher::new();
             match sources::discover(&env.env(), &f)? {
                 Some(found) => {
@@ -149,14 +159,22 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 }
             }
         }
-        Cmd::Apply { root, config, now, env } => {
+        Cmd::Apply {
+            root,
+            config,
+            now,
+            env,
+        } => {
             let fetcher = Fetcher::new();
             let (source, bytes) = match config {
                 Some(p) => {
-                    let b = std::fs::read(&p).with_context(|| format!("reading {}", p.display()))?;
+                    let b =
+                        std::fs::read(&p).with_context(|| format!("reading {}", p.display()))?;
                     (format!("file:{}", p.display()), b)
                 }
-                None => match sources::discover(&env.env(), &fetcher).context("searching config sources")? {
+                None => match sources::discover(&env.env(), &fetcher)
+                    .context("searching config sources")?
+                {
                     Some(f) => (f.source, f.data),
                     None => {
                         eprintln!("basalt-provision: no config found; nothing to do");
@@ -164,7 +182,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     }
                 },
             };
-            let text = userdata::to_text(&bytes).map_err(|r| anyhow::anyhow!("{}", r.render(&source)))?;
+            let text =
+                userdata::to_text(&bytes).map_err(|r| anyhow::anyhow!("{}", r.render(&source)))?;
             let loaded = match userdata::load_str(&text) {
                 Ok(l) => l,
                 Err(r) => {
@@ -173,13 +192,19 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 }
             };
             print_report(&source, &loaded.warnings);
-            let warnings: Vec<String> = loaded.warnings.diagnostics.iter().map(|d| d.render(&source)).collect();
+            let warnings: Vec<String> = loaded
+                .warnings
+                .diagnostics
+                .iter()
+                .map(|d| d.render(&source))
+                .collect();
             let format = match loaded.format {
                 Format::Ignition => "ignition",
                 Format::CloudConfig => "cloud-config",
                 Format::Script => "script",
             };
-            let plan = userdata::assemble(loaded, &fetcher).context("resolving config references")?;
+            let plan =
+                userdata::assemble(loaded, &fetcher).context("resolving config references")?;
             let plan = resolve_plan(plan, &fetcher).context("fetching contents")?;
             // The clock is read here, at the edge; the library takes it as input.
             let now = now.or_else(|| {
@@ -188,10 +213,18 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     .ok()
                     .and_then(|d| i64::try_from(d.as_secs()).ok())
             });
-            let opts = Options { now, source, format: format.into(), warnings };
+            let opts = Options {
+                now,
+                source,
+                format: format.into(),
+                warnings,
+            };
             let out = apply::apply(&plan, &root, &opts).context("applying config")?;
             if out.skipped {
-                eprintln!("basalt-provision: already provisioned ({} exists); nothing to do", apply::STAMP_FILE);
+                eprintln!(
+                    "basalt-provision: already provisioned ({} exists); nothing to do",
+                    apply::STAMP_FILE
+                );
             }
             for w in &out.warnings {
                 eprintln!("basalt-provision: warning: {w}");

@@ -27,7 +27,11 @@ pub(crate) fn top(entries: &[(Node, Node)], plan: &mut Plan, ctx: &mut Ctx) {
                         intent::hostname(plan, &h);
                         hostname = Some(h);
                     } else {
-                        ctx.err(v, "hostname", format!("hostname {h:?} is not a valid host name"));
+                        ctx.err(
+                            v,
+                            "hostname",
+                            format!("hostname {h:?} is not a valid host name"),
+                        );
                     }
                 }
             }
@@ -55,7 +59,11 @@ pub(crate) fn top(entries: &[(Node, Node)], plan: &mut Plan, ctx: &mut Ctx) {
             (Some(b), _) => b,
             (None, Some("localhost")) => true,
             _ => {
-                ctx.err(v, "manage_etc_hosts", "manage_etc_hosts must be \"localhost\" or a boolean");
+                ctx.err(
+                    v,
+                    "manage_etc_hosts",
+                    "manage_etc_hosts must be \"localhost\" or a boolean",
+                );
                 false
             }
         };
@@ -160,13 +168,18 @@ fn users_list(v: &Node, ctx: &mut Ctx) -> Vec<UserPlan> {
                         }
                     }
                 }
-                "no_user_group" | "lock_passwd" | "no_log_init" | "ssh_import_github"
-                | "ssh_import_github_users" | "ssh_import_url" | "sudo" => ctx.err(
+                "no_user_group"
+                | "lock_passwd"
+                | "no_log_init"
+                | "ssh_import_github"
+                | "ssh_import_github_users"
+                | "ssh_import_url"
+                | "sudo" => ctx.err(kn, &kp, format!("{key} is not supported by Basalt")),
+                _ => ctx.warn(
                     kn,
                     &kp,
-                    format!("{key} is not supported by Basalt"),
+                    format!("unknown key {key:?} in a user; it is ignored"),
                 ),
-                _ => ctx.warn(kn, &kp, format!("unknown key {key:?} in a user; it is ignored")),
             }
         }
         if !have_name {
@@ -211,18 +224,25 @@ fn permissions(v: &Node, path: &str, ctx: &mut Ctx) -> Option<u32> {
     match u32::from_str_radix(digits, 8) {
         Ok(m) if m <= 0o7777 => Some(m),
         _ => {
-            ctx.err(v, path, format!("permissions {s:?} is not an octal mode up to 07777"));
+            ctx.err(
+                v,
+                path,
+                format!("permissions {s:?} is not an octal mode up to 07777"),
+            );
             None
         }
     }
 }
 
 fn write_files(v: &Node, plan: &mut Plan, ctx: &mut Ctx) {
-    let Some(items) = ctx.seq(v, "write_files") else { return };
+    let Some(items) = ctx.seq(v, "write_files") else {
+        return;
+    };
     for (i, it) in items.iter().enumerate() {
         let p = format!("write_files[{i}]");
         let Some(m) = ctx.map(it, &p) else { continue };
-        let (mut path, mut content, mut mode, mut owner, mut encoding) = (None, None, None, None, None);
+        let (mut path, mut content, mut mode, mut owner, mut encoding) =
+            (None, None, None, None, None);
         let mut content_node = it;
         for (key, kn, v) in ctx.entries(m, &p) {
             let kp = join(&p, &key);
@@ -237,13 +257,21 @@ fn write_files(v: &Node, plan: &mut Plan, ctx: &mut Ctx) {
                 }
                 "content" => {
                     content_node = v;
-                    content = if v.is_null() { Some(String::new()) } else { ctx.string(v, &kp) };
+                    content = if v.is_null() {
+                        Some(String::new())
+                    } else {
+                        ctx.string(v, &kp)
+                    };
                 }
                 "permissions" => mode = permissions(v, &kp, ctx),
                 "owner" => owner = ctx.string(v, &kp).map(|s| (s, v, kp.clone())),
                 "encoding" => encoding = ctx.string(v, &kp).map(|s| (s, v, kp.clone())),
                 "append" | "defer" => ctx.err(kn, &kp, format!("{key} is not supported by Basalt")),
-                _ => ctx.warn(kn, &kp, format!("unknown key {key:?} in write_files; it is ignored")),
+                _ => ctx.warn(
+                    kn,
+                    &kp,
+                    format!("unknown key {key:?} in write_files; it is ignored"),
+                ),
             }
         }
         let Some(path) = path else {
@@ -260,7 +288,11 @@ fn write_files(v: &Node, plan: &mut Plan, ctx: &mut Ctx) {
             Some((e, en, ep)) => match decode(e, &raw) {
                 Ok(b) => Some(b),
                 Err(msg) => {
-                    let n = if msg.starts_with("unknown") { *en } else { content_node };
+                    let n = if msg.starts_with("unknown") {
+                        *en
+                    } else {
+                        content_node
+                    };
                     let cp = join(&p, "content");
                     ctx.err(n, if msg.starts_with("unknown") { ep } else { &cp }, msg);
                     None
@@ -275,8 +307,15 @@ fn write_files(v: &Node, plan: &mut Plan, ctx: &mut Ctx) {
                     Ok(n) => Owner::Id(n),
                     Err(_) => Owner::Name(x.to_string()),
                 };
-                if u.is_empty() || u.contains(char::is_whitespace) || g.contains(char::is_whitespace) {
-                    ctx.err(on, op, format!("owner {s:?} must be \"user\" or \"user:group\""));
+                if u.is_empty()
+                    || u.contains(char::is_whitespace)
+                    || g.contains(char::is_whitespace)
+                {
+                    ctx.err(
+                        on,
+                        op,
+                        format!("owner {s:?} must be \"user\" or \"user:group\""),
+                    );
                     continue;
                 }
                 // "user" alone leaves the group root, as `chown user` did.
@@ -299,7 +338,11 @@ fn write_files(v: &Node, plan: &mut Plan, ctx: &mut Ctx) {
 
 fn decode(enc: &str, raw: &[u8]) -> Result<Vec<u8>, String> {
     let b64 = |d: &[u8]| {
-        let clean: Vec<u8> = d.iter().copied().filter(|b| !b.is_ascii_whitespace()).collect();
+        let clean: Vec<u8> = d
+            .iter()
+            .copied()
+            .filter(|b| !b.is_ascii_whitespace())
+            .collect();
         base64::engine::general_purpose::STANDARD
             .decode(clean)
             .map_err(|e| format!("content is not valid base64: {e}"))
@@ -338,7 +381,9 @@ fn commands(v: &Node, path: &str, ctx: &mut Ctx) -> Option<String> {
                 s.push_str(&words.join(" "));
             }
             _ => {
-                let Some(c) = ctx.string(it, &ip) else { continue };
+                let Some(c) = ctx.string(it, &ip) else {
+                    continue;
+                };
                 s.push_str(&c);
             }
         }
@@ -348,7 +393,9 @@ fn commands(v: &Node, path: &str, ctx: &mut Ctx) -> Option<String> {
 }
 
 fn mounts(v: &Node, plan: &mut Plan, ctx: &mut Ctx) {
-    let Some(items) = ctx.seq(v, "mounts") else { return };
+    let Some(items) = ctx.seq(v, "mounts") else {
+        return;
+    };
     for (i, it) in items.iter().enumerate() {
         let p = format!("mounts[{i}]");
         let f = ctx.strings(it, &p, false);
@@ -387,7 +434,12 @@ fn mounts(v: &Node, plan: &mut Plan, ctx: &mut Ctx) {
         };
         let opts: Vec<String> = f
             .get(3)
-            .map(|o| o.split(',').map(str::to_string).filter(|o| o != "defaults").collect())
+            .map(|o| {
+                o.split(',')
+                    .map(str::to_string)
+                    .filter(|o| o != "defaults")
+                    .collect()
+            })
             .unwrap_or_else(|| vec!["nofail".into()]);
         plan.filesystems.push(FsPlan {
             device,
@@ -404,20 +456,55 @@ fn mounts(v: &Node, plan: &mut Plan, ctx: &mut Ctx) {
 }
 
 const ETCD2_KEYS: &[&str] = &[
-    "name", "data-dir", "wal-dir", "snapshot-count", "heartbeat-interval", "election-timeout",
-    "listen-peer-urls", "listen-client-urls", "max-snapshots", "max-wals", "cors",
-    "initial-advertise-peer-urls", "initial-cluster", "initial-cluster-state",
-    "initial-cluster-token", "advertise-client-urls", "discovery", "discovery-srv",
-    "discovery-fallback", "discovery-proxy", "strict-reconfig-check", "proxy",
-    "proxy-failure-wait", "proxy-refresh-interval", "proxy-dial-timeout", "proxy-write-timeout",
-    "proxy-read-timeout", "ca-file", "cert-file", "key-file", "client-cert-auth",
-    "trusted-ca-file", "peer-ca-file", "peer-cert-file", "peer-key-file",
-    "peer-client-cert-auth", "peer-trusted-ca-file", "debug", "log-package-levels",
-    "force-new-cluster", "auto-tls", "peer-auto-tls", "quota-backend-bytes",
+    "name",
+    "data-dir",
+    "wal-dir",
+    "snapshot-count",
+    "heartbeat-interval",
+    "election-timeout",
+    "listen-peer-urls",
+    "listen-client-urls",
+    "max-snapshots",
+    "max-wals",
+    "cors",
+    "initial-advertise-peer-urls",
+    "initial-cluster",
+    "initial-cluster-state",
+    "initial-cluster-token",
+    "advertise-client-urls",
+    "discovery",
+    "discovery-srv",
+    "discovery-fallback",
+    "discovery-proxy",
+    "strict-reconfig-check",
+    "proxy",
+    "proxy-failure-wait",
+    "proxy-refresh-interval",
+    "proxy-dial-timeout",
+    "proxy-write-timeout",
+    "proxy-read-timeout",
+    "ca-file",
+    "cert-file",
+    "key-file",
+    "client-cert-auth",
+    "trusted-ca-file",
+    "peer-ca-file",
+    "peer-cert-file",
+    "peer-key-file",
+    "peer-client-cert-auth",
+    "peer-trusted-ca-file",
+    "debug",
+    "log-package-levels",
+    "force-new-cluster",
+    "auto-tls",
+    "peer-auto-tls",
+    "quota-backend-bytes",
 ];
 
 fn coreos(v: &Node, plan: &mut Plan, ctx: &mut Ctx) {
-    let Some(m) = ctx.map(v, "coreos") else { return };
+    let Some(m) = ctx.map(v, "coreos") else {
+        return;
+    };
     for (key, kn, v) in ctx.entries(m, "coreos") {
         let kp = join("coreos", &key);
         match key.as_str() {
@@ -429,9 +516,18 @@ fn coreos(v: &Node, plan: &mut Plan, ctx: &mut Ctx) {
                     let ep = join(&kp, &k);
                     let norm = k.replace('_', "-");
                     if !ETCD2_KEYS.contains(&norm.as_str()) {
-                        ctx.warn(kn2, &ep, format!("unknown etcd2 key {k:?}; written as {} anyway", intent::etcd_var(&norm)));
+                        ctx.warn(
+                            kn2,
+                            &ep,
+                            format!(
+                                "unknown etcd2 key {k:?}; written as {} anyway",
+                                intent::etcd_var(&norm)
+                            ),
+                        );
                     }
-                    let Some(s) = ctx.string(val, &ep) else { continue };
+                    let Some(s) = ctx.string(val, &ep) else {
+                        continue;
+                    };
                     if s.contains('\n') {
                         ctx.err(val, &ep, "etcd2 values must be on one line");
                         continue;
@@ -450,11 +546,17 @@ fn coreos(v: &Node, plan: &mut Plan, ctx: &mut Ctx) {
                         "group" => "GROUP",
                         "server" => "SERVER",
                         _ => {
-                            ctx.warn(kn2, &ep, format!("unknown key {k:?} in coreos.update; it is ignored"));
+                            ctx.warn(
+                                kn2,
+                                &ep,
+                                format!("unknown key {k:?} in coreos.update; it is ignored"),
+                            );
                             continue;
                         }
                     };
-                    let Some(s) = ctx.string(val, &ep) else { continue };
+                    let Some(s) = ctx.string(val, &ep) else {
+                        continue;
+                    };
                     if var == "REBOOT_STRATEGY"
                         && !["reboot", "etcd-lock", "best-effort", "off"].contains(&s.as_str())
                     {
@@ -462,7 +564,11 @@ fn coreos(v: &Node, plan: &mut Plan, ctx: &mut Ctx) {
                         continue;
                     }
                     if var == "SERVER" && check::url(&s).is_err() {
-                        ctx.err(val, &ep, format!("update server {s:?} is not an http(s) URL"));
+                        ctx.err(
+                            val,
+                            &ep,
+                            format!("update server {s:?} is not an http(s) URL"),
+                        );
                         continue;
                     }
                     if s.contains('\n') {
@@ -477,7 +583,11 @@ fn coreos(v: &Node, plan: &mut Plan, ctx: &mut Ctx) {
             k if UNSUPPORTED_COREOS.contains(&k) => {
                 ctx.err(kn, &kp, format!("coreos.{k} is not supported by Basalt"))
             }
-            _ => ctx.warn(kn, &kp, format!("unknown key {key:?} in coreos; it is ignored")),
+            _ => ctx.warn(
+                kn,
+                &kp,
+                format!("unknown key {key:?} in coreos; it is ignored"),
+            ),
         }
     }
 }

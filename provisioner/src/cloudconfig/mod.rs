@@ -71,7 +71,11 @@ impl Ctx {
         match &n.kind {
             Kind::Scalar { text, .. } if !n.is_null() => Some(text.clone()),
             _ => {
-                self.err(n, path, format!("{path} must be a string, not a {}", n.kind_name()));
+                self.err(
+                    n,
+                    path,
+                    format!("{path} must be a string, not a {}", n.kind_name()),
+                );
                 None
             }
         }
@@ -93,7 +97,11 @@ impl Ctx {
         match &n.kind {
             Kind::Map(m) => Some(m),
             _ => {
-                self.err(n, path, format!("{path} must be a mapping, not a {}", n.kind_name()));
+                self.err(
+                    n,
+                    path,
+                    format!("{path} must be a mapping, not a {}", n.kind_name()),
+                );
                 None
             }
         }
@@ -104,7 +112,11 @@ impl Ctx {
             Kind::Seq(s) => Some(s),
             _ if n.is_null() => Some(&[]),
             _ => {
-                self.err(n, path, format!("{path} must be a list, not a {}", n.kind_name()));
+                self.err(
+                    n,
+                    path,
+                    format!("{path} must be a list, not a {}", n.kind_name()),
+                );
                 None
             }
         }
@@ -137,7 +149,11 @@ impl Ctx {
     }
 
     /// Iterate a mapping's string keys, reporting duplicates.
-    pub fn entries<'n>(&mut self, m: &'n [(Node, Node)], path: &str) -> Vec<(String, &'n Node, &'n Node)> {
+    pub fn entries<'n>(
+        &mut self,
+        m: &'n [(Node, Node)],
+        path: &str,
+    ) -> Vec<(String, &'n Node, &'n Node)> {
         let mut seen = std::collections::BTreeSet::new();
         let mut out = Vec::new();
         for (k, v) in m {

@@ -17,7 +17,9 @@ const COMMANDS: &[&str] = &[
 ];
 
 pub(crate) fn units(v: &Node, plan: &mut Plan, ctx: &mut Ctx) {
-    let Some(items) = ctx.seq(v, "coreos.units") else { return };
+    let Some(items) = ctx.seq(v, "coreos.units") else {
+        return;
+    };
     let mut commands: Vec<(String, String)> = Vec::new();
     for (i, it) in items.iter().enumerate() {
         let p = format!("coreos.units[{i}]");
@@ -72,7 +74,11 @@ pub(crate) fn units(v: &Node, plan: &mut Plan, ctx: &mut Ctx) {
                         if COMMANDS.contains(&c.as_str()) {
                             command = Some(c);
                         } else {
-                            ctx.err(v, &kp, format!("command {c:?} is not one of {}", COMMANDS.join(", ")));
+                            ctx.err(
+                                v,
+                                &kp,
+                                format!("command {c:?} is not one of {}", COMMANDS.join(", ")),
+                            );
                         }
                     }
                 }
@@ -101,19 +107,30 @@ pub(crate) fn units(v: &Node, plan: &mut Plan, ctx: &mut Ctx) {
                                         dc = c;
                                     }
                                 }
-                                _ => ctx.warn(dkn, &dkp, format!("unknown key {dk:?} in a drop-in; it is ignored")),
+                                _ => ctx.warn(
+                                    dkn,
+                                    &dkp,
+                                    format!("unknown key {dk:?} in a drop-in; it is ignored"),
+                                ),
                             }
                         }
                         match dn {
                             Some(n) if unit.dropins.iter().any(|x| x.name == n) => {
                                 ctx.err(d, &dp, format!("duplicate drop-in {n:?}"))
                             }
-                            Some(n) => unit.dropins.push(DropinPlan { name: n, contents: dc }),
+                            Some(n) => unit.dropins.push(DropinPlan {
+                                name: n,
+                                contents: dc,
+                            }),
                             None => ctx.err(d, &dp, "drop-in has no name"),
                         }
                     }
                 }
-                _ => ctx.warn(kn, &kp, format!("unknown key {key:?} in a unit; it is ignored")),
+                _ => ctx.warn(
+                    kn,
+                    &kp,
+                    format!("unknown key {key:?} in a unit; it is ignored"),
+                ),
             }
         }
         let Some(name) = name else {
@@ -127,7 +144,11 @@ pub(crate) fn units(v: &Node, plan: &mut Plan, ctx: &mut Ctx) {
         if check::is_network_unit(&name) {
             unit.kind = UnitKind::Networkd;
             if unit.enabled.is_some() || unit.mask || command.is_some() {
-                ctx.err(it, &p, "networkd files cannot be enabled, masked or given a command");
+                ctx.err(
+                    it,
+                    &p,
+                    "networkd files cannot be enabled, masked or given a command",
+                );
                 continue;
             }
         }
@@ -138,9 +159,14 @@ pub(crate) fn units(v: &Node, plan: &mut Plan, ctx: &mut Ctx) {
         plan.units.push(unit);
     }
     if !commands.is_empty() {
-        let mut s = String::from("#!/bin/sh\n# coreos.units[].command, run once after the system is up.\nset -e\n");
+        let mut s = String::from(
+            "#!/bin/sh\n# coreos.units[].command, run once after the system is up.\nset -e\n",
+        );
         for (u, c) in &commands {
-            s.push_str(&format!("systemctl --no-block {c} {}\n", intent::sh_quote(u)));
+            s.push_str(&format!(
+                "systemctl --no-block {c} {}\n",
+                intent::sh_quote(u)
+            ));
         }
         intent::firstboot_script(plan, 10, "unit-commands", s.into_bytes());
     }

@@ -51,17 +51,14 @@ pub(crate) fn to_plan(cfg: &ign::Config, ctx: &mut Ctx) -> Plan {
     }
     if let Some(ka) = &cfg.kernel_arguments {
         let ex: Vec<String> = ka.should_exist.iter().flatten().cloned().collect();
-        let nex: Vec<String> = ka
-            .should_not_exist
-            .iter()
-            .flatten()
-            .cloned()
-            .collect();
+        let nex: Vec<String> = ka.should_not_exist.iter().flatten().cloned().collect();
         for (i, a) in nex.iter().enumerate() {
             if ex.contains(a) {
                 ctx.err(
                     &format!("kernelArguments.shouldNotExist[{i}]"),
-                    format!("kernel argument {a:?} is listed in both shouldExist and shouldNotExist"),
+                    format!(
+                        "kernel argument {a:?} is listed in both shouldExist and shouldNotExist"
+                    ),
                 );
             }
         }
@@ -76,10 +73,12 @@ pub(crate) fn to_plan(cfg: &ign::Config, ctx: &mut Ctx) -> Plan {
 fn ignition_section(ig: &ign::Ignition, plan: &mut Plan, ctx: &mut Ctx) {
     // ignition.config.merge/replace are validated by the caller (ignition::from_config).
     if let Some(t) = &ig.timeouts {
-        plan.timeouts.http_response_headers_s =
-            non_negative(t.http_response_headers, "ignition.timeouts.httpResponseHeaders", ctx);
-        plan.timeouts.http_total_s =
-            non_negative(t.http_total, "ignition.timeouts.httpTotal", ctx);
+        plan.timeouts.http_response_headers_s = non_negative(
+            t.http_response_headers,
+            "ignition.timeouts.httpResponseHeaders",
+            ctx,
+        );
+        plan.timeouts.http_total_s = non_negative(t.http_total, "ignition.timeouts.httpTotal", ctx);
     }
     if let Some(s) = ig.security.as_ref().and_then(|s| s.tls.as_ref()) {
         for (i, r) in s.certificate_authorities.iter().flatten().enumerate() {
@@ -162,7 +161,10 @@ pub(crate) fn resource(
             ctx.err(&format!("{hp}.name"), "HTTP header name is empty");
             ok = false;
         } else if !seen.insert(h.name.to_ascii_lowercase()) {
-            ctx.err(&format!("{hp}.name"), format!("duplicate HTTP header {:?}", h.name));
+            ctx.err(
+                &format!("{hp}.name"),
+                format!("duplicate HTTP header {:?}", h.name),
+            );
             ok = false;
         }
         headers.push((h.name.clone(), h.value.clone().unwrap_or_default()));
@@ -201,7 +203,10 @@ fn mode(m: Option<i64>, path: &str, ctx: &mut Ctx) -> Option<u32> {
     match u32::try_from(m) {
         Ok(v) if v <= 0o7777 => Some(v),
         _ => {
-            ctx.err(path, format!("mode {m} (octal {m:o}) is not between 0 and 0o7777"));
+            ctx.err(
+                path,
+                format!("mode {m} (octal {m:o}) is not between 0 and 0o7777"),
+            );
             None
         }
     }
@@ -267,7 +272,9 @@ fn storage(st: &ign::Storage, plan: &mut Plan, ctx: &mut Ctx) {
     };
     for (i, f) in st.files.iter().flatten().enumerate() {
         let cp = format!("storage.files[{i}]");
-        let Some(path) = node_path(&f.path, &cp, ctx) else { continue };
+        let Some(path) = node_path(&f.path, &cp, ctx) else {
+            continue;
+        };
         claim(&path, cp.clone(), ctx);
         let contents = f
             .contents
@@ -281,7 +288,12 @@ fn storage(st: &ign::Storage, plan: &mut Plan, ctx: &mut Ctx) {
             .filter_map(|(j, r)| resource(r, &format!("{cp}.append[{j}]"), true, ctx))
             .collect();
         let overwrite = f.overwrite.unwrap_or(false);
-        if overwrite && f.contents.as_ref().and_then(|c| c.source.as_ref()).is_none() {
+        if overwrite
+            && f.contents
+                .as_ref()
+                .and_then(|c| c.source.as_ref())
+                .is_none()
+        {
             ctx.err(
                 &format!("{cp}.overwrite"),
                 "overwrite is true but contents.source is not set",
@@ -299,7 +311,9 @@ fn storage(st: &ign::Storage, plan: &mut Plan, ctx: &mut Ctx) {
     }
     for (i, d) in st.directories.iter().flatten().enumerate() {
         let cp = format!("storage.directories[{i}]");
-        let Some(path) = node_path(&d.path, &cp, ctx) else { continue };
+        let Some(path) = node_path(&d.path, &cp, ctx) else {
+            continue;
+        };
         claim(&path, cp.clone(), ctx);
         plan.directories.push(DirPlan {
             path,
@@ -311,7 +325,9 @@ fn storage(st: &ign::Storage, plan: &mut Plan, ctx: &mut Ctx) {
     }
     for (i, l) in st.links.iter().flatten().enumerate() {
         let cp = format!("storage.links[{i}]");
-        let Some(path) = node_path(&l.path, &cp, ctx) else { continue };
+        let Some(path) = node_path(&l.path, &cp, ctx) else {
+            continue;
+        };
         claim(&path, cp.clone(), ctx);
         let hard = l.hard.unwrap_or(false);
         let target = match l.target.as_deref() {
@@ -381,11 +397,17 @@ fn filesystem(fs: &ign::Filesystem, cp: &str, ctx: &mut Ctx) -> Option<FsPlan> {
         Some("vfat") => Some(FsFormat::Vfat),
         Some("swap") => Some(FsFormat::Swap),
         Some("btrfs") => {
-            ctx.err(&format!("{cp}.format"), "format \"btrfs\" is not supported by Basalt (ext4, xfs, vfat, swap)");
+            ctx.err(
+                &format!("{cp}.format"),
+                "format \"btrfs\" is not supported by Basalt (ext4, xfs, vfat, swap)",
+            );
             return None;
         }
         Some(o) => {
-            ctx.err(&format!("{cp}.format"), format!("unknown format {o:?} (ext4, xfs, vfat, swap)"));
+            ctx.err(
+                &format!("{cp}.format"),
+                format!("unknown format {o:?} (ext4, xfs, vfat, swap)"),
+            );
             return None;
         }
     };
@@ -400,7 +422,10 @@ fn filesystem(fs: &ign::Filesystem, cp: &str, ctx: &mut Ctx) -> Option<FsPlan> {
         },
     };
     if path.is_some() && format.is_none() {
-        ctx.err(&format!("{cp}.format"), "path is set but format is not; a mount needs a filesystem type");
+        ctx.err(
+            &format!("{cp}.format"),
+            "path is set but format is not; a mount needs a filesystem type",
+        );
         return None;
     }
     if path.is_some() && format == Some(FsFormat::Swap) {
@@ -415,7 +440,13 @@ fn filesystem(fs: &ign::Filesystem, cp: &str, ctx: &mut Ctx) -> Option<FsPlan> {
             _ => 15,
         };
         if l.len() > max {
-            ctx.err(&format!("{cp}.label"), format!("label {l:?} is longer than {max} bytes, the limit for {}", f.name()));
+            ctx.err(
+                &format!("{cp}.label"),
+                format!(
+                    "label {l:?} is longer than {max} bytes, the limit for {}",
+                    f.name()
+                ),
+            );
             return None;
         }
     }
@@ -454,19 +485,31 @@ fn disk(d: &ign::Disk, cp: &str, ctx: &mut Ctx) -> Option<DiskPlan> {
         let number = match u32::try_from(p.number.unwrap_or(0)) {
             Ok(n) if n <= 128 => n,
             _ => {
-                ctx.err(&format!("{pp}.number"), "partition number must be between 0 and 128");
+                ctx.err(
+                    &format!("{pp}.number"),
+                    "partition number must be between 0 and 128",
+                );
                 continue;
             }
         };
         if number != 0 && !numbers.insert(number) {
-            ctx.err(&format!("{pp}.number"), format!("duplicate partition number {number}"));
+            ctx.err(
+                &format!("{pp}.number"),
+                format!("duplicate partition number {number}"),
+            );
         }
         if let Some(l) = &p.label {
             if l.chars().count() > 36 {
-                ctx.err(&format!("{pp}.label"), "GPT partition labels are at most 36 characters");
+                ctx.err(
+                    &format!("{pp}.label"),
+                    "GPT partition labels are at most 36 characters",
+                );
             }
             if !labels.insert(l.clone()) {
-                ctx.err(&format!("{pp}.label"), format!("duplicate partition label {l:?}"));
+                ctx.err(
+                    &format!("{pp}.label"),
+                    format!("duplicate partition label {l:?}"),
+                );
             }
         }
         for (g, key) in [(&p.type_guid, "typeGuid"), (&p.guid, "guid")] {
@@ -479,7 +522,10 @@ fn disk(d: &ign::Disk, cp: &str, ctx: &mut Ctx) -> Option<DiskPlan> {
         let size = non_negative(p.size_mib, &format!("{pp}.sizeMiB"), ctx);
         let start = non_negative(p.start_mib, &format!("{pp}.startMiB"), ctx);
         if p.resize == Some(true) {
-            ctx.err(&format!("{pp}.resize"), "resizing existing partitions is not supported by Basalt");
+            ctx.err(
+                &format!("{pp}.resize"),
+                "resizing existing partitions is not supported by Basalt",
+            );
         }
         parts.push(PartitionPlan {
             number,
@@ -518,7 +564,10 @@ fn unit(u: &ign::Unit, cp: &str, ctx: &mut Ctx) -> Option<UnitPlan> {
             continue;
         }
         if !seen.insert(d.name.clone()) {
-            ctx.err(&format!("{dp}.name"), format!("duplicate drop-in {:?}", d.name));
+            ctx.err(
+                &format!("{dp}.name"),
+                format!("duplicate drop-in {:?}", d.name),
+            );
         }
         let contents = d.contents.clone().unwrap_or_default();
         if let Err(e) = check::unit_syntax(&contents) {
@@ -556,10 +605,16 @@ fn passwd(pw: &ign::Passwd, plan: &mut Plan, ctx: &mut Ctx) {
             continue;
         }
         if !names.insert(g.name.clone()) {
-            ctx.err(&format!("{cp}.name"), format!("duplicate group {:?}", g.name));
+            ctx.err(
+                &format!("{cp}.name"),
+                format!("duplicate group {:?}", g.name),
+            );
         }
         if g.should_exist == Some(false) {
-            ctx.err(&format!("{cp}.shouldExist"), "removing groups (shouldExist: false) is not supported by Basalt");
+            ctx.err(
+                &format!("{cp}.shouldExist"),
+                "removing groups (shouldExist: false) is not supported by Basalt",
+            );
         }
         if let Some(h) = &g.password_hash {
             if let Err(e) = check::passwd_field("password hash", h) {
@@ -582,10 +637,16 @@ fn passwd(pw: &ign::Passwd, plan: &mut Plan, ctx: &mut Ctx) {
             continue;
         }
         if !unames.insert(u.name.clone()) {
-            ctx.err(&format!("{cp}.name"), format!("duplicate user {:?}", u.name));
+            ctx.err(
+                &format!("{cp}.name"),
+                format!("duplicate user {:?}", u.name),
+            );
         }
         if u.should_exist == Some(false) {
-            ctx.err(&format!("{cp}.shouldExist"), "removing users (shouldExist: false) is not supported by Basalt");
+            ctx.err(
+                &format!("{cp}.shouldExist"),
+                "removing users (shouldExist: false) is not supported by Basalt",
+            );
         }
         for (v, key, what) in [
             (&u.password_hash, "passwordHash", "password hash"),
@@ -639,7 +700,10 @@ fn id(v: i64, path: &str, ctx: &mut Ctx) -> Option<u32> {
     match u32::try_from(v) {
         Ok(x) if x < 65534 || (x > 65534 && x != u32::MAX) => Some(x),
         _ => {
-            ctx.err(path, format!("id {v} is out of range or reserved (65534 is nobody)"));
+            ctx.err(
+                path,
+                format!("id {v} is out of range or reserved (65534 is nobody)"),
+            );
             None
         }
     }

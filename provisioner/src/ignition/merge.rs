@@ -49,7 +49,11 @@ pub fn merge(parent: &ign::Config, child: &ign::Config) -> Result<ign::Config, s
                 .collect::<Vec<_>>()
         })
         .collect();
-    for (k, ck) in [("files", "files"), ("directories", "directories"), ("links", "links")] {
+    for (k, ck) in [
+        ("files", "files"),
+        ("directories", "directories"),
+        ("links", "links"),
+    ] {
         let child_same: Vec<String> = c
             .pointer(&format!("/storage/{ck}"))
             .and_then(Value::as_array)
@@ -57,7 +61,10 @@ pub fn merge(parent: &ign::Config, child: &ign::Config) -> Result<ign::Config, s
             .flatten()
             .filter_map(|n| n.get("path").and_then(Value::as_str).map(str::to_string))
             .collect();
-        if let Some(arr) = p.pointer_mut(&format!("/storage/{k}")).and_then(Value::as_array_mut) {
+        if let Some(arr) = p
+            .pointer_mut(&format!("/storage/{k}"))
+            .and_then(Value::as_array_mut)
+        {
             arr.retain(|n| {
                 let np = n.get("path").and_then(Value::as_str).unwrap_or("");
                 !child_paths.iter().any(|cp| cp == np) || child_same.iter().any(|cp| cp == np)
@@ -67,7 +74,10 @@ pub fn merge(parent: &ign::Config, child: &ign::Config) -> Result<ign::Config, s
     merge_value(&mut p, c, "");
     // A kernel argument the child says must not exist leaves shouldExist.
     if let Some(nex) = p.pointer("/kernelArguments/shouldNotExist").cloned() {
-        if let Some(ex) = p.pointer_mut("/kernelArguments/shouldExist").and_then(Value::as_array_mut) {
+        if let Some(ex) = p
+            .pointer_mut("/kernelArguments/shouldExist")
+            .and_then(Value::as_array_mut)
+        {
             if let Some(nex) = nex.as_array() {
                 ex.retain(|a| !nex.contains(a));
             }
@@ -109,7 +119,11 @@ fn merge_value(parent: &mut Value, child: Value, path: &str) {
 
 fn merge_object(p: &mut Map<String, Value>, c: Map<String, Value>, path: &str) {
     for (k, v) in c {
-        let sub = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
+        let sub = if path.is_empty() {
+            k.clone()
+        } else {
+            format!("{path}.{k}")
+        };
         match p.get_mut(&k) {
             Some(pv) if !pv.is_null() => merge_value(pv, v, &sub),
             _ => {
@@ -144,6 +158,9 @@ mod tests {
         assert_eq!(files[0].mode, Some(384));
         assert_eq!(st.links.unwrap()[0].path, "/b");
         let users = m.passwd.unwrap().users.unwrap();
-        assert_eq!(users[0].ssh_authorized_keys.as_ref().unwrap(), &vec!["k1".to_string(), "k2".to_string()]);
+        assert_eq!(
+            users[0].ssh_authorized_keys.as_ref().unwrap(),
+            &vec!["k1".to_string(), "k2".to_string()]
+        );
     }
 }

@@ -35,7 +35,11 @@ pub fn parse(text: &str) -> Result<Parsed, Report> {
 }
 
 /// Validate and convert an already typed (e.g. merged) config.
-pub fn from_config(config: ign::Config, warnings: Report, locs: &LocationMap) -> Result<Parsed, Report> {
+pub fn from_config(
+    config: ign::Config,
+    warnings: Report,
+    locs: &LocationMap,
+) -> Result<Parsed, Report> {
     let mut ctx = convert::Ctx {
         locs,
         report: warnings,
@@ -45,7 +49,9 @@ pub fn from_config(config: ign::Config, warnings: Report, locs: &LocationMap) ->
     let mut replace = None;
     if let Some(c) = &config.ignition.config {
         for (i, r) in c.merge.iter().flatten().enumerate() {
-            if let Some(s) = convert::resource(r, &format!("ignition.config.merge[{i}]"), true, &mut ctx) {
+            if let Some(s) =
+                convert::resource(r, &format!("ignition.config.merge[{i}]"), true, &mut ctx)
+            {
                 merge.push(s);
             }
         }
@@ -73,7 +79,12 @@ fn parse_typed(text: &str, locs: &LocationMap) -> Result<(ign::Config, Report), 
     let value: serde_json::Value = match serde_json::from_str(text) {
         Ok(v) => v,
         Err(e) => {
-            report.push(Diagnostic::error(e.line(), e.column(), None, format!("invalid JSON: {e}")));
+            report.push(Diagnostic::error(
+                e.line(),
+                e.column(),
+                None,
+                format!("invalid JSON: {e}"),
+            ));
             return Err(report);
         }
     };
@@ -83,7 +94,10 @@ fn parse_typed(text: &str, locs: &LocationMap) -> Result<(ign::Config, Report), 
     }
     // Refuse unsupported sections loudly, whatever their contents.
     for key in ["luks", "raid"] {
-        if value.pointer(&format!("/storage/{key}")).is_some_and(|v| !v.is_null()) {
+        if value
+            .pointer(&format!("/storage/{key}"))
+            .is_some_and(|v| !v.is_null())
+        {
             let p = format!("storage.{key}");
             let (l, c) = locs.key_pos(&p);
             report.push(Diagnostic::error(
@@ -97,7 +111,12 @@ fn parse_typed(text: &str, locs: &LocationMap) -> Result<(ign::Config, Report), 
     let version_str = value.pointer("/ignition/version").and_then(|v| v.as_str());
     if version_str.is_none() {
         let (l, c) = locs.value_pos("ignition");
-        report.push(Diagnostic::error(l, c, Some("ignition.version".into()), "ignition.version is missing"));
+        report.push(Diagnostic::error(
+            l,
+            c,
+            Some("ignition.version".into()),
+            "ignition.version is missing",
+        ));
         return Err(report);
     }
     let parsed = ignition_config::Config::parse_str(text);
@@ -123,16 +142,28 @@ fn parse_typed(text: &str, locs: &LocationMap) -> Result<(ign::Config, Report), 
         }
     };
     for w in warns {
-        let ignition_config::Warning::UnusedKey(p) = w else { continue };
+        let ignition_config::Warning::UnusedKey(p) = w else {
+            continue;
+        };
         let p = from_dollar_path(&p);
         let (l, c) = locs.key_pos(&p);
-        report.push(Diagnostic::warning(l, c, Some(p.clone()), format!("unknown key {p:?} (ignored by this config version)")));
+        report.push(Diagnostic::warning(
+            l,
+            c,
+            Some(p.clone()),
+            format!("unknown key {p:?} (ignored by this config version)"),
+        ));
     }
     let v36 = serde_json::to_value(&cfg)
         .and_then(serde_json::from_value::<ign::Config>)
         .map_err(|e| {
             let mut r = report.clone();
-            r.push(Diagnostic::error(1, 1, None, format!("converting the config to version 3.6: {e}")));
+            r.push(Diagnostic::error(
+                1,
+                1,
+                None,
+                format!("converting the config to version 3.6: {e}"),
+            ));
             r
         })?;
     if report.has_errors() {

@@ -32,11 +32,23 @@ fn serve(
                 }
             }
             let mut parts = first.split_whitespace();
-            let (m, p) = (parts.next().unwrap_or("").to_string(), parts.next().unwrap_or("").to_string());
-            let tok = headers.iter().find(|(k, _)| k == "x-aws-ec2-metadata-token").map(|(_, v)| v.clone());
-            log2.lock().unwrap().push(format!("{m} {p} {}", tok.unwrap_or_default()));
+            let (m, p) = (
+                parts.next().unwrap_or("").to_string(),
+                parts.next().unwrap_or("").to_string(),
+            );
+            let tok = headers
+                .iter()
+                .find(|(k, _)| k == "x-aws-ec2-metadata-token")
+                .map(|(_, v)| v.clone());
+            log2.lock()
+                .unwrap()
+                .push(format!("{m} {p} {}", tok.unwrap_or_default()));
             let (status, body) = handler(&m, &p, &headers);
-            let _ = write!(s, "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
+            let _ = write!(
+                s,
+                "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
             let _ = s.write_all(&body);
         }
     });
@@ -48,7 +60,12 @@ fn imds_v2_token_then_user_data() {
     let (base, log) = serve(
         |m, p, h| match (m, p) {
             ("PUT", "/latest/api/token") => (200, b"TOKEN1".to_vec()),
-            ("GET", "/latest/user-data") if h.iter().any(|(k, v)| k == "x-aws-ec2-metadata-token" && v == "TOKEN1") => (200, b"#cloud-config\n".to_vec()),
+            ("GET", "/latest/user-data")
+                if h.iter()
+                    .any(|(k, v)| k == "x-aws-ec2-metadata-token" && v == "TOKEN1") =>
+            {
+                (200, b"#cloud-config\n".to_vec())
+            }
             _ => (401, vec![]),
         },
         2,
@@ -57,33 +74,75 @@ fn imds_v2_token_then_user_data() {
     let found = imds(&base, &f).unwrap().unwrap();
     assert_eq!(found.source, "imds-v2");
     assert_eq!(found.data, b"#cloud-config\n");
-    assert_eq!(log.lock().unwrap().clone(), vec!["PUT /latest/api/token ", "GET /latest/user-data TOKEN1"]);
+    assert_eq!(
+        log.lock().unwrap().clone(),
+        vec!["PUT /latest/api/token ", "GET /latest/user-data TOKEN1"]
+    );
 }
 
 #[test]
 fn imds_falls_back_to_v1_and_404_means_none() {
     let (base, _) = serve(
-        |m, _, _| if m == "PUT" { (405, vec![]) } else { (200, b"{}".to_vec()) },
+        |m, _, _| {
+            if m == "PUT" {
+                (405, vec![])
+            } else {
+                (200, b"{}".to_vec())
+            }
+        },
         2,
     );
     let found = imds(&base, &Fetcher::new()).unwrap().unwrap();
     assert_eq!(found.source, "imds-v1");
-    let (base, _) = serve(|m, _, _| if m == "PUT" { (200, b"t".to_vec()) } else { (404, vec![]) }, 2);
+    let (base, _) = serve(
+        |m, _, _| {
+            if m == "PUT" {
+                (200, b"t".to_vec())
+            } else {
+                (404, vec![])
+            }
+        },
+        2,
+    );
     assert_eq!(imds(&base, &Fetcher::new()).unwrap(), None);
     let (base, _) = serve(|_, _, _| (500, vec![]), 2);
-    assert!(imds(&base, &Fetcher::new()).unwrap_err().to_string().contains("500"));
+    assert!(
+        imds(&base, &Fetcher::new())
+            .unwrap_err()
+            .to_string()
+            .contains("500")
+    );
 }
 
 #[test]
 fn cmdline_http_and_data() {
-    let (base, _) = serve(|_, p, _| if p == "/cfg" { (200, b"#!/bin/sh\n".to_vec()) } else { (404, vec![]) }, 1);
+    let (base, _) = serve(
+        |_, p, _| {
+            if p == "/cfg" {
+                (200, b"#!/bin/sh\n".to_vec())
+            } else {
+                (404, vec![])
+            }
+        },
+        1,
+    );
     let f = Fetcher::new();
     let line = format!("quiet basalt.config.url={base}/cfg root=x");
     assert_eq!(cmdline(&line, &f).unwrap().unwrap().data, b"#!/bin/sh\n");
-    let d = cmdline("basalt.config.url=data:,%7B%7D", &f).unwrap().unwrap();
-    assert_eq!((d.source.as_str(), d.data.as_slice()), ("cmdline:data:", &b"{}"[..]));
+    let d = cmdline("basalt.config.url=data:,%7B%7D", &f)
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (d.source.as_str(), d.data.as_slice()),
+        ("cmdline:data:", &b"{}"[..])
+    );
     assert_eq!(cmdline("quiet", &f).unwrap(), None);
-    assert!(cmdline("basalt.config.url=file:///etc/x", &f).unwrap_err().to_string().contains("only http"));
+    assert!(
+        cmdline("basalt.config.url=file:///etc/x", &f)
+            .unwrap_err()
+            .to_string()
+            .contains("only http")
+    );
 }
 
 #[test]
@@ -94,7 +153,10 @@ fn file_sources() {
     let coreos = root.join("sys/firmware/qemu_fw_cfg/by_name/opt/com.coreos/config");
     std::fs::create_dir_all(&coreos).unwrap();
     std::fs::write(coreos.join("raw"), b"coreos").unwrap();
-    assert_eq!(fw_cfg(&root.join("sys")).unwrap().unwrap().source, "fw_cfg:opt/com.coreos/config");
+    assert_eq!(
+        fw_cfg(&root.join("sys")).unwrap().unwrap().source,
+        "fw_cfg:opt/com.coreos/config"
+    );
     let basalt = root.join("sys/firmware/qemu_fw_cfg/by_name/opt/org.basalt/config");
     std::fs::create_dir_all(&basalt).unwrap();
     std::fs::write(basalt.join("raw"), b"basalt").unwrap();
@@ -113,7 +175,10 @@ fn file_sources() {
     std::fs::write(nc.join("user-data"), b"u").unwrap();
     std::fs::write(nc.join("meta-data"), b"instance-id: i-1\n").unwrap();
     let (u, m) = nocloud(&nc).unwrap().unwrap();
-    assert_eq!((u.data.as_slice(), m.as_deref()), (&b"u"[..], Some(&b"instance-id: i-1\n"[..])));
+    assert_eq!(
+        (u.data.as_slice(), m.as_deref()),
+        (&b"u"[..], Some(&b"instance-id: i-1\n"[..]))
+    );
 
     let oemd = root.join("oem");
     std::fs::create_dir_all(&oemd).unwrap();
@@ -131,8 +196,20 @@ fn file_sources() {
     };
     let f = Fetcher::new();
     assert_eq!(discover(&env, &f).unwrap().unwrap().source, "config-drive");
-    let env2 = Env { cmdline: "basalt.platform=qemu".into(), ..env.clone() };
-    assert_eq!(discover(&env2, &f).unwrap().unwrap().source, "fw_cfg:opt/org.basalt/config");
-    let env3 = Env { cmdline: "basalt.platform=metal".into(), ..env };
-    assert_eq!(discover(&env3, &f).unwrap().unwrap().source, "oem:user-data");
+    let env2 = Env {
+        cmdline: "basalt.platform=qemu".into(),
+        ..env.clone()
+    };
+    assert_eq!(
+        discover(&env2, &f).unwrap().unwrap().source,
+        "fw_cfg:opt/org.basalt/config"
+    );
+    let env3 = Env {
+        cmdline: "basalt.platform=metal".into(),
+        ..env
+    };
+    assert_eq!(
+        discover(&env3, &f).unwrap().unwrap().source,
+        "oem:user-data"
+    );
 }
