@@ -7,6 +7,9 @@
 //! clusters as holes. [`FatVolume`] reads a volume back and can replace
 //! the contents of existing files in place.
 
+// The workspace declares rust-version 1.85; `is_multiple_of` needs 1.87.
+#![allow(clippy::manual_is_multiple_of)]
+
 mod bpb;
 mod dirent;
 mod error;

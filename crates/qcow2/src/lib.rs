@@ -5,6 +5,9 @@
 //!
 //! Later: vmdk streamOptimized and fixed vhd writers belong here too.
 
+// The workspace declares rust-version 1.85; `is_multiple_of` needs 1.87.
+#![allow(clippy::manual_is_multiple_of)]
+
 mod error;
 mod extents;
 mod header;

@@ -6,6 +6,9 @@
 //! by the tree. It can go into a separate file or into the same file as the
 //! data at a hash offset (`veritysetup --hash-offset`).
 
+// The workspace declares rust-version 1.85; `is_multiple_of` needs 1.87.
+#![allow(clippy::manual_is_multiple_of)]
+
 mod error;
 mod hash;
 mod plan;
