@@ -64,10 +64,9 @@ fn walk(
                 })
             }
         } else if ft.is_char_device() || ft.is_block_device() {
-            let (major, minor) = (
-                ((md.rdev() >> 8) & 0xfff) as u32,
-                ((md.rdev() & 0xff) | ((md.rdev() >> 12) & !0xff)) as u32,
-            );
+            let rdev = md.rdev();
+            let major = u32::try_from((rdev >> 8) & 0xfff)?;
+            let minor = u32::try_from((rdev & 0xff) | ((rdev >> 12) & 0xfff00))?;
             if ft.is_char_device() {
                 Kind::CharDevice { major, minor }
             } else {

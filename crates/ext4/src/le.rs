@@ -107,8 +107,6 @@ pub(crate) use le_struct;
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-
     le_struct! {
         pub struct Demo [16] {
             a: u16 = 0,

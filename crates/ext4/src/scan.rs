@@ -84,6 +84,7 @@ impl RunBuilder {
 }
 
 #[cfg(test)]
+#[allow(clippy::type_complexity)]
 mod tests {
     use super::*;
 

@@ -63,7 +63,7 @@ const ACL_OTHER: u16 = 0x20;
 
 /// Convert a POSIX ACL from the xattr format to the ext4 disk format.
 fn acl_to_disk(v: &[u8]) -> Result<Vec<u8>, String> {
-    if v.len() < 4 || (v.len() - 4) % 8 != 0 {
+    if v.len() < 4 || !(v.len() - 4).is_multiple_of(8) {
         return Err(format!(
             "POSIX ACL of {} bytes is not a version-2 ACL (4 + 8n bytes)",
             v.len()
@@ -157,10 +157,10 @@ pub fn place(path: &str, xattrs: &BTreeMap<String, Vec<u8>>) -> Result<Placement
     let mut p = Placement::default();
     for a in attrs {
         p.inline.push(a);
-        if !inline_fits(&p.inline) {
-            if let Some(a) = p.inline.pop() {
-                p.block.push(a);
-            }
+        if !inline_fits(&p.inline)
+            && let Some(a) = p.inline.pop()
+        {
+            p.block.push(a);
         }
     }
     let bytes = block_bytes(&p.block);
@@ -245,6 +245,7 @@ pub fn encode_block(attrs: &[Attr], blk: u64, fs_seed: u32) -> Vec<u8> {
 }
 
 #[cfg(test)]
+#[allow(clippy::type_complexity)]
 mod tests {
     use super::*;
 

@@ -186,7 +186,7 @@ pub fn verify(tree: &Tree, img: &Path) {
             Kind::File(c) => {
                 assert!(ft.is_regular_file(), "{k}: not a file");
                 assert_eq!(md.len(), c.len(), "{k}: size");
-                if c.len() > 0 {
+                if !c.is_empty() {
                     let got = fs.read(k).expect("read");
                     assert!(
                         got == c.read_all().expect("model bytes"),
