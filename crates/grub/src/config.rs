@@ -55,6 +55,8 @@ pub struct GrubConfig {
     pub timeout_secs: u32,
     /// Speed of the serial terminal on COM1/ttyS0.
     pub serial_speed: u32,
+    /// Seconds to show the "no bootable slot" message before rebooting.
+    pub fallback_reboot_secs: u32,
 }
 
 impl GrubConfig {
@@ -73,6 +75,7 @@ impl GrubConfig {
             ],
             timeout_secs: 1,
             serial_speed: 115_200,
+            fallback_reboot_secs: 30,
         }
     }
 
@@ -282,9 +285,12 @@ pub fn grub_cfg(cfg: &GrubConfig) -> Result<String> {
     line(w, "  done");
     line(
         w,
-        &format!("  echo \"basalt: no bootable slot ({status}); rebooting in 30 s\""),
+        &format!(
+            "  echo \"basalt: no bootable slot ({status}); rebooting in {} s\"",
+            cfg.fallback_reboot_secs
+        ),
     );
-    line(w, "  sleep 30");
+    line(w, &format!("  sleep {}", cfg.fallback_reboot_secs));
     line(w, "  reboot");
     line(w, "fi");
     r.map_err(|e| GrubError::Config(format!("formatting grub.cfg: {e}")))?;

@@ -7,7 +7,11 @@ use basalt_grub::grubenv::EnvBlock;
 use basalt_grub::slots::BootState;
 
 fn have_editenv() -> bool {
-    if Command::new("grub-editenv").arg("--version").output().is_ok() {
+    if Command::new("grub-editenv")
+        .arg("--version")
+        .output()
+        .is_ok()
+    {
         return true;
     }
     eprintln!("SKIPPED: grub-editenv not installed (apt-get install grub-common); oracle not run");
@@ -16,8 +20,19 @@ fn have_editenv() -> bool {
 
 const CASES: &[&[(&str, &str)]] = &[
     &[],
-    &[("ORDER", "A B"), ("A_OK", "1"), ("A_TRY", "0"), ("B_OK", "0"), ("B_TRY", "3")],
-    &[("back", "a\\b\\\\c"), ("nl", "line1\nline2"), ("empty", ""), ("eq", "x=y#z")],
+    &[
+        ("ORDER", "A B"),
+        ("A_OK", "1"),
+        ("A_TRY", "0"),
+        ("B_OK", "0"),
+        ("B_TRY", "3"),
+    ],
+    &[
+        ("back", "a\\b\\\\c"),
+        ("nl", "line1\nline2"),
+        ("empty", ""),
+        ("eq", "x=y#z"),
+    ],
 ];
 
 #[test]
@@ -36,14 +51,26 @@ fn grub_editenv_agrees_both_ways() {
         // Ours -> theirs.
         let f = dir.path().join(format!("ours{i}"));
         std::fs::write(&f, &bytes).unwrap();
-        let out = Command::new("grub-editenv").arg(&f).arg("list").output().unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let out = Command::new("grub-editenv")
+            .arg(&f)
+            .arg("list")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let want: String = vars.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
         assert_eq!(String::from_utf8(out.stdout).unwrap(), want, "case {i}");
 
         // Theirs -> ours, and byte-identical.
         let g = dir.path().join(format!("theirs{i}"));
-        let st = Command::new("grub-editenv").arg(&g).arg("create").status().unwrap();
+        let st = Command::new("grub-editenv")
+            .arg(&g)
+            .arg("create")
+            .status()
+            .unwrap();
         assert!(st.success());
         if !vars.is_empty() {
             let mut cmd = Command::new("grub-editenv");
@@ -70,7 +97,11 @@ fn grub_editenv_reads_slot_state() {
     let f = dir.path().join("grubenv");
     std::fs::write(&f, st.to_env_bytes().unwrap()).unwrap();
     // The update agent's counterpart: GRUB's save_env rewrites a value in place.
-    let ok = Command::new("grub-editenv").arg(&f).args(["set", "B_TRY=2"]).status().unwrap();
+    let ok = Command::new("grub-editenv")
+        .arg(&f)
+        .args(["set", "B_TRY=2"])
+        .status()
+        .unwrap();
     assert!(ok.success());
     let env = EnvBlock::parse(&std::fs::read(&f).unwrap()).unwrap();
     let back = BootState::from_env(&env, &['A', 'B']).unwrap();
