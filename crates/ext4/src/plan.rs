@@ -147,6 +147,17 @@ pub fn default_journal_blocks(blocks: u64) -> Option<u64> {
     })
 }
 
+/// A directory's link count: 2 plus its subdirectories, or 1 past
+/// `EXT4_LINK_MAX` (the dir_nlink feature's "many links").
+fn dir_link_count(subdirs: u64) -> u16 {
+    let n = 2 + subdirs;
+    if n > u64::from(LINK_MAX) {
+        1
+    } else {
+        u16::try_from(n).unwrap_or(1)
+    }
+}
+
 fn time_ok(what: &str, secs: i64) -> Result<(), Error> {
     match Timestamp::encode(secs) {
         Some(_) => Ok(()),
@@ -391,14 +402,7 @@ fn collect<'t>(
     if !has_lf {
         *subdirs.entry("/").or_default() += 1;
     }
-    let dir_links = |p: &str| {
-        let n = 2 + subdirs.get(p).copied().unwrap_or(0);
-        if n > u64::from(LINK_MAX) {
-            1
-        } else {
-            u16::try_from(n).unwrap_or(1)
-        }
-    };
+    let dir_links = |p: &str| dir_link_count(subdirs.get(p).copied().unwrap_or(0));
 
     // Directories.
     let children = tree.children_index();
@@ -679,5 +683,38 @@ pub(crate) fn layout(inodes: &mut [InodePlan<'_>], dirs: &[DirPlan<'_>], geo: &G
         inode_bitmaps,
         inode_tables,
         runs: std::mem::take(&mut a.runs),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dir_link_count_table() {
+        for (subdirs, want) in [
+            (0u64, 2u16),
+            (1, 3),
+            (64998, 65000),
+            (64999, 1),
+            (1 << 40, 1),
+        ] {
+            assert_eq!(dir_link_count(subdirs), want, "{subdirs}");
+        }
+    }
+
+    #[test]
+    fn journal_size_table() {
+        let cases = [
+            (2047u64, None),
+            (2048, Some(1024)),
+            (32768, Some(4096)),
+            (262144, Some(8192)),
+            (5 << 20, Some(32768)),
+            (1 << 30, Some(262144)),
+        ];
+        for (blocks, want) in cases {
+            assert_eq!(default_journal_blocks(blocks), want, "{blocks}");
+        }
     }
 }

@@ -89,6 +89,8 @@ fn sample_tree() -> Tree {
     ping.xattrs.insert("security.capability".into(), cap);
     ping.xattrs.insert("user.big".into(), vec![b'q'; 2000]);
     ping.xattrs.insert("trusted.small".into(), b"1".to_vec());
+    // Non-ASCII names hash differently with signed and unsigned chars.
+    ping.xattrs.insert("user.ünïcödé".into(), b"value".to_vec());
     t.insert("/usr/bin/ping", ping).unwrap();
     let mut acl = Entry::dir(0o750);
     let mut v = 2u32.to_le_bytes().to_vec();
