@@ -222,7 +222,8 @@ mod tests {
     #[test]
     fn refuses_bad_input() {
         let core = vec![1u8; 4 * SECTOR];
-        let cases: Vec<(Vec<u8>, [u8; SECTOR], Vec<u8>, u64, u64, &str)> = vec![
+        type Case = (Vec<u8>, [u8; SECTOR], Vec<u8>, u64, u64, &'static str);
+        let cases: Vec<Case> = vec![
             (
                 boot_img()[..400].to_vec(),
                 protective_mbr(),
