@@ -2,6 +2,7 @@
 //!
 //! - [`grubenv`]: the 1024-byte GRUB environment block (parse/write).
 //! - [`slots`]: the A/B slot state kept in it (ORDER / X_OK / X_TRY).
+//! - [`envfile`]: in-place rewrite of that state on the mounted ESP.
 //! - [`config`]: the one grub.cfg on the ESP and the per-slot command lines.
 //! - [`mkimage`]: core.img and BOOTX64.EFI from the tree's own grub-mkimage.
 //! - [`bios`]: boot.img into the protective MBR, core.img into BIOS-boot.
@@ -11,6 +12,7 @@
 pub mod bios;
 pub mod config;
 pub mod elf;
+pub mod envfile;
 pub mod error;
 pub mod grubenv;
 pub mod mkimage;
