@@ -257,67 +257,88 @@ impl Cache {
     }
 
     /// Fetches every download (deduplicated by SHA256) with up to `jobs` threads and
-    /// returns the verified paths in input order. Stops at the first error.
+    /// returns the verified paths in input order. Existing entries are re-verified in
+    /// parallel too. Stops at the first error.
     pub fn fetch_all(&self, downloads: &[Download], jobs: usize) -> Result<Vec<PathBuf>> {
-        let mut missing: Vec<&Download> = Vec::new();
+        let mut unique: Vec<&Download> = Vec::new();
         let mut seen = std::collections::BTreeSet::new();
-        let mut cached_count = 0usize;
         for d in downloads {
-            let sha = normalise_sha256(&d.sha256)?;
-            if !seen.insert(sha) {
-                continue;
-            }
-            if self.lookup(&d.sha256, Some(d.size), &d.label)?.is_some() {
-                cached_count += 1;
-            } else {
-                missing.push(d);
+            if seen.insert(normalise_sha256(&d.sha256)?) {
+                unique.push(d);
             }
         }
+        let present = par_each(&unique, jobs, |d| {
+            Ok(self.lookup(&d.sha256, Some(d.size), &d.label)?.is_some())
+        })?;
+        let missing: Vec<&Download> = unique
+            .iter()
+            .zip(&present)
+            .filter(|(_, p)| !**p)
+            .map(|(d, _)| *d)
+            .collect();
+        let cached = unique.len() - missing.len();
         let total_bytes: u64 = missing.iter().map(|d| d.size).sum();
-        let progress = Progress::for_batch(missing.len(), total_bytes, cached_count);
-        let next = AtomicUsize::new(0);
-        let failed = AtomicBool::new(false);
-        let first_error: Mutex<Option<Error>> = Mutex::new(None);
-        let done_bytes = AtomicU64::new(0);
-        let jobs = jobs.clamp(1, 64).min(missing.len().max(1));
-        std::thread::scope(|s| {
-            for _ in 0..jobs {
-                s.spawn(|| {
-                    loop {
-                        if failed.load(Ordering::SeqCst) {
-                            return;
-                        }
-                        let i = next.fetch_add(1, Ordering::SeqCst);
-                        let Some(d) = missing.get(i) else { return };
-                        progress.file_started(&d.label);
-                        match self.download(d, &progress) {
-                            Ok(_) => {
-                                done_bytes.fetch_add(d.size, Ordering::SeqCst);
-                                progress.file_done(&d.label);
-                            }
-                            Err(e) => {
-                                failed.store(true, Ordering::SeqCst);
-                                let mut slot =
-                                    first_error.lock().unwrap_or_else(|p| p.into_inner());
-                                if slot.is_none() {
-                                    *slot = Some(e);
-                                }
-                                return;
-                            }
-                        }
-                    }
-                });
-            }
+        let progress = Progress::for_batch(missing.len(), total_bytes, cached);
+        let result = par_each(&missing, jobs, |d| {
+            progress.file_started(&d.label);
+            let r = self.download(d, &progress);
+            progress.file_done(&d.label);
+            r
         });
         progress.finish();
-        if let Some(e) = first_error.into_inner().unwrap_or_else(|p| p.into_inner()) {
-            return Err(e);
-        }
+        result?;
         downloads
             .iter()
             .map(|d| self.blob_path(&d.sha256))
             .collect()
     }
+}
+
+/// Runs `f` on every item with up to `jobs` threads; results in input order. After the
+/// first error no new item is started, and that error is returned.
+fn par_each<T: Sync, R: Send>(
+    items: &[T],
+    jobs: usize,
+    f: impl Fn(&T) -> Result<R> + Sync,
+) -> Result<Vec<R>> {
+    let next = AtomicUsize::new(0);
+    let failed = AtomicBool::new(false);
+    let slots: Mutex<Vec<Option<Result<R>>>> =
+        Mutex::new(std::iter::repeat_with(|| None).take(items.len()).collect());
+    let jobs = jobs.clamp(1, 64).min(items.len().max(1));
+    std::thread::scope(|s| {
+        for _ in 0..jobs {
+            s.spawn(|| {
+                while !failed.load(Ordering::SeqCst) {
+                    let i = next.fetch_add(1, Ordering::SeqCst);
+                    let Some(item) = items.get(i) else { return };
+                    let r = f(item);
+                    if r.is_err() {
+                        failed.store(true, Ordering::SeqCst);
+                    }
+                    let mut slots = slots.lock().unwrap_or_else(|p| p.into_inner());
+                    slots[i] = Some(r);
+                }
+            });
+        }
+    });
+    let slots = slots.into_inner().unwrap_or_else(|p| p.into_inner());
+    // The first error in input order among those that ran.
+    let mut out = Vec::with_capacity(items.len());
+    for slot in slots {
+        match slot {
+            Some(Ok(v)) => out.push(v),
+            Some(Err(e)) => return Err(e),
+            None => {}
+        }
+    }
+    if out.len() != items.len() {
+        return Err(Error::Invalid {
+            what: "parallel run",
+            msg: "stopped before finishing without an error".into(),
+        });
+    }
+    Ok(out)
 }
 
 impl std::fmt::Debug for Cache {

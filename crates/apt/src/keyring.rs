@@ -288,10 +288,11 @@ fn subkey_valid(
         }
         match sig.typ() {
             Some(SignatureType::SubkeyRevocation) => return Err("subkey is revoked".into()),
-            Some(SignatureType::SubkeyBinding) if usable_self_sig(sig, now) => {
-                if newest.is_none_or(|n| created(n) < created(sig)) {
-                    newest = Some(sig);
-                }
+            Some(SignatureType::SubkeyBinding)
+                if usable_self_sig(sig, now)
+                    && newest.is_none_or(|n| created(n) < created(sig)) =>
+            {
+                newest = Some(sig);
             }
             _ => {}
         }

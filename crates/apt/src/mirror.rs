@@ -238,7 +238,8 @@ mod tests {
         );
         let disabled =
             "Types: deb\nEnabled: no\nURIs: http://off.invalid/debian\nSuites: trixie\n\n";
-        let table: Vec<(Vec<(&str, String)>, Option<&str>)> = vec![
+        type Case<'a> = (Vec<(&'a str, String)>, Option<&'a str>);
+        let table: Vec<Case> = vec![
             (
                 vec![(
                     "sources.list.d/debian.sources",

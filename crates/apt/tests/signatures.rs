@@ -205,3 +205,50 @@ fn bad_keyrings_rejected() {
         assert!(msg.contains(needle) && msg.contains("bad.gpg"), "{msg}");
     }
 }
+
+/// Oracle: GnuPG's gpgv agrees with us on the fixtures (good accepted, tampered refused).
+#[test]
+fn gpgv_agrees_on_fixtures() {
+    if std::process::Command::new("gpgv")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("gpgv_agrees_on_fixtures: SKIPPED, gpgv not installed (apt install gpgv)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let key = gen_key(20, "archive-sub", true);
+    let spec = SigSpec {
+        with_subkey: true,
+        ..SigSpec::default()
+    };
+    let ir = sign_inrelease(&release(), &[(&key, spec)]);
+    let kr = dir.path().join("k.gpg");
+    std::fs::write(&kr, keyring_bytes(&[&key])).unwrap();
+    let good = dir.path().join("InRelease");
+    std::fs::write(&good, &ir).unwrap();
+    let bad = dir.path().join("InRelease.bad");
+    std::fs::write(&bad, ir.replace("Codename: trixie", "Codename: trixiE")).unwrap();
+    let gpgv = |f: &Path| {
+        std::process::Command::new("gpgv")
+            .arg("--keyring")
+            .arg(&kr)
+            .arg(f)
+            .output()
+            .unwrap()
+    };
+    let out = gpgv(&good);
+    assert!(
+        out.status.success(),
+        "gpgv: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!gpgv(&bad).status.success());
+    check(&ir, &ring(&[&key])).unwrap();
+    expect_reject(
+        &std::fs::read_to_string(&bad).unwrap(),
+        &ring(&[&key]),
+        "bad signature",
+    );
+}

@@ -79,6 +79,7 @@ pub fn pin_self_signatures(key: &mut SignedSecretKey) {
             Subpacket::regular(SubpacketData::KeyFlags(flags.clone())).unwrap(),
             Subpacket::regular(SubpacketData::IsPrimary(true)).unwrap(),
         ];
+        cfg.unhashed_subpackets = vec![issuer_id(&key.primary_key)];
         let sig = cfg
             .sign_certification(&key.primary_key, &primary_pub, &pw, Tag::UserId, &user.id)
             .unwrap();
@@ -97,6 +98,7 @@ pub fn pin_self_signatures(key: &mut SignedSecretKey) {
             Subpacket::regular(SubpacketData::SignatureCreationTime(at)).unwrap(),
             Subpacket::regular(SubpacketData::IssuerFingerprint(sub.key.fingerprint())).unwrap(),
         ];
+        back.unhashed_subpackets = vec![issuer_id(&sub.key)];
         let back = back
             .sign_primary_key_binding(&sub.key, &sub_pub, &pw, &primary_pub)
             .unwrap();
@@ -113,13 +115,20 @@ pub fn pin_self_signatures(key: &mut SignedSecretKey) {
             .unwrap(),
             Subpacket::regular(SubpacketData::KeyFlags(sign_flag.clone())).unwrap(),
         ];
-        cfg.unhashed_subpackets =
-            vec![Subpacket::regular(SubpacketData::EmbeddedSignature(Box::new(back))).unwrap()];
+        cfg.unhashed_subpackets = vec![
+            issuer_id(&key.primary_key),
+            Subpacket::regular(SubpacketData::EmbeddedSignature(Box::new(back))).unwrap(),
+        ];
         let binding = cfg
             .sign_subkey_binding(&key.primary_key, &primary_pub, &pw, &sub_pub)
             .unwrap();
         sub.signatures = vec![binding];
     }
+}
+
+/// The unhashed issuer key id subpacket (GnuPG 2.2 insists on it).
+fn issuer_id(key: &impl KeyDetails) -> Subpacket {
+    Subpacket::regular(SubpacketData::IssuerKeyId(key.legacy_key_id())).unwrap()
 }
 
 /// An RSA 2048 key (some hash/algorithm combinations are only possible with RSA).
@@ -158,6 +167,7 @@ pub fn set_key_expiry(key: &mut SignedSecretKey, after: u32) {
         )))
         .unwrap(),
     ];
+    cfg.unhashed_subpackets = vec![issuer_id(&key.primary_key)];
     let public = key.primary_key.public_key().clone();
     let sig = cfg
         .sign_key(&key.primary_key, &Password::empty(), &public)
@@ -187,6 +197,7 @@ pub fn revoke(key: &mut SignedSecretKey) {
         ))
         .unwrap(),
     ];
+    cfg.unhashed_subpackets = vec![issuer_id(&key.primary_key)];
     let public = key.primary_key.public_key().clone();
     let sig = cfg
         .sign_key(&key.primary_key, &Password::empty(), &public)
@@ -249,8 +260,7 @@ fn sig_config(key: &impl KeyDetails, spec: &SigSpec) -> SignatureConfig {
         );
     }
     cfg.hashed_subpackets = hashed;
-    cfg.unhashed_subpackets =
-        vec![Subpacket::regular(SubpacketData::IssuerKeyId(key.legacy_key_id())).unwrap()];
+    cfg.unhashed_subpackets = vec![issuer_id(key)];
     cfg
 }
 
