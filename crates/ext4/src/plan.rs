@@ -158,6 +158,18 @@ fn dir_link_count(subdirs: u64) -> u16 {
     }
 }
 
+/// `blocks`, grown if needed so that a last group carrying a backup
+/// superblock has room beyond it (mke2fs drops smaller last groups).
+fn roomy_last_group(blocks: u64, super_len: u64) -> u64 {
+    let groups = blocks.div_ceil(BLOCKS_PER_GROUP);
+    let last_start = groups.saturating_sub(1) * BLOCKS_PER_GROUP;
+    if groups > 1 && crate::geometry::group_has_super(groups - 1) {
+        blocks.max(last_start + super_len + 50)
+    } else {
+        blocks
+    }
+}
+
 fn time_ok(what: &str, secs: i64) -> Result<(), Error> {
     match Timestamp::encode(secs) {
         Some(_) => Ok(()),
@@ -260,18 +272,14 @@ pub fn plan<'t>(tree: &'t Tree, opts: &Options) -> Result<Plan<'t>, Error> {
                 blocks = blocks.max((min_groups.saturating_sub(1)) * BLOCKS_PER_GROUP + 64);
                 let geo = Geometry::new(blocks, want)?;
                 let lay = layout(&mut inodes, &dirs, &geo);
-                let mut need = lay.end + (lay.end * slack).div_ceil(100);
-                // Keep a last group that holds a backup big enough for it.
-                let groups = need.div_ceil(BLOCKS_PER_GROUP);
-                let last_start = (groups - 1) * BLOCKS_PER_GROUP;
-                if groups > 1 && crate::geometry::group_has_super(groups - 1) {
-                    need = need.max(last_start + geo.super_len() + 50);
-                }
-                if need <= blocks {
+                let need =
+                    roomy_last_group(lay.end + (lay.end * slack).div_ceil(100), geo.super_len());
+                let roomy = roomy_last_group(blocks, geo.super_len());
+                if need <= blocks && roomy == blocks {
                     let size = blocks * BLOCK_SIZE;
                     return Ok(finish(opts, geo, inodes, dirs, last_ino, lay, size));
                 }
-                blocks = need.max(blocks + 1);
+                blocks = need.max(roomy).max(blocks + 1);
             }
             Err(Error::Option("filesystem size did not converge".into()))
         }
@@ -700,6 +708,21 @@ mod tests {
             (1 << 40, 1),
         ] {
             assert_eq!(dir_link_count(subdirs), want, "{subdirs}");
+        }
+    }
+
+    #[test]
+    fn roomy_last_group_table() {
+        let g = BLOCKS_PER_GROUP;
+        for (blocks, want) in [
+            (100u64, 100u64),
+            (g, g),
+            (g + 1, g + 52),
+            (g + 60, g + 60),
+            (2 * g + 1, 2 * g + 1),
+            (3 * g + 7, 3 * g + 52),
+        ] {
+            assert_eq!(roomy_last_group(blocks, 2), want, "{blocks}");
         }
     }
 
