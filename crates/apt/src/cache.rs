@@ -20,6 +20,31 @@ use crate::transport::{Failure, Transport, read_failure};
 
 const BUF: usize = 1 << 20;
 const TEMP_PREFIX: &str = ".partial-";
+/// Temporary files older than this are leftovers of interrupted runs and are removed
+/// when the cache is opened (younger ones may belong to a run still going on).
+const STALE_TEMP_AGE: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
+/// Best-effort removal of old `.partial-*` files in `dir`; failures are only logged.
+fn remove_stale_temps(dir: &Path, age: std::time::Duration) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        if !name.to_str().is_some_and(|n| n.starts_with(TEMP_PREFIX)) {
+            continue;
+        }
+        let old = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|e| e > age);
+        if old && let Err(e) = std::fs::remove_file(entry.path()) {
+            log::info!("removing stale {}: {e}", entry.path().display());
+        }
+    }
+}
 
 /// One file to download: where from, and what it must be.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -106,6 +131,7 @@ impl Cache {
         let blobs = root.join("blobs").join("sha256");
         std::fs::create_dir_all(&blobs)
             .map_err(|e| Error::io("creating cache directory", &blobs, e))?;
+        remove_stale_temps(&blobs, STALE_TEMP_AGE);
         Ok(Cache {
             root,
             blobs,
@@ -411,6 +437,42 @@ impl Drop for TempFile {
     fn drop(&mut self) {
         if !self.committed {
             let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stale_temps_removed_fresh_ones_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(dir.path()).unwrap();
+        let blobs = cache.blobs.clone();
+        let old = blobs.join(".partial-old");
+        let fresh = blobs.join(".partial-fresh");
+        let other = blobs.join("not-a-temp");
+        for p in [&old, &fresh, &other] {
+            std::fs::write(p, b"x").unwrap();
+        }
+        let two_days = std::time::Duration::from_secs(2 * 24 * 3600);
+        for p in [&old, &other] {
+            let f = File::options().write(true).open(p).unwrap();
+            f.set_modified(std::time::SystemTime::now() - two_days)
+                .unwrap();
+        }
+        Cache::open(dir.path()).unwrap();
+        assert!(!old.exists());
+        assert!(fresh.exists() && other.exists());
+    }
+
+    #[test]
+    fn sha256_normalisation_table() {
+        let good = "AB".repeat(32);
+        assert_eq!(normalise_sha256(&good).unwrap(), "ab".repeat(32));
+        for bad in ["", "abc", &"g".repeat(64), &"a".repeat(65)] {
+            assert!(normalise_sha256(bad).is_err(), "{bad}");
         }
     }
 }
