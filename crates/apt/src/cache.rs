@@ -207,6 +207,33 @@ impl Cache {
         Ok(Some(path))
     }
 
+    /// Reads the entry for `sha256` into memory, verifying size and hash in one pass over
+    /// the disk. A corrupt entry is reported, removed and `None` returned.
+    pub fn read_verified(&self, sha256: &str, size: u64) -> Result<Option<Vec<u8>>> {
+        let want = normalise_sha256(sha256)?;
+        let path = self.blobs.join(&want);
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Error::io("reading cache entry", &path, e)),
+        };
+        let len = u64::try_from(bytes.len()).unwrap_or(u64::MAX);
+        let got = if len == size {
+            sha256_hex(&bytes)
+        } else {
+            String::new()
+        };
+        if got != want {
+            log::info!(
+                "cache entry {} is truncated or corrupt ({len} bytes, expected {size}); fetching again",
+                path.display()
+            );
+            self.discard(&path)?;
+            return Ok(None);
+        }
+        Ok(Some(bytes))
+    }
+
     fn discard(&self, path: &Path) -> Result<()> {
         match std::fs::remove_file(path) {
             Ok(()) => Ok(()),

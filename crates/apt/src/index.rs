@@ -47,10 +47,8 @@ pub fn packages_text(
 
     // Warm path: the verified decompressed text is already cached.
     if let Some(p) = plain
-        && let Some(path) = cache.get_sized(&p.sha256, p.size)?
+        && let Some(bytes) = cache.read_verified(&p.sha256, p.size)?
     {
-        let bytes =
-            std::fs::read(&path).map_err(|e| Error::io("reading cached index", &path, e))?;
         return into_text(bytes, &plain_path);
     }
 
