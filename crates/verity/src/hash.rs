@@ -10,8 +10,11 @@ use sha2::{Digest, Sha256};
 use crate::error::{Result, VerityError};
 use crate::plan::{BLOCK, DIGEST_SIZE, VerityPlan};
 
-/// Data blocks read and hashed per work item (4 MiB).
-const CHUNK_BLOCKS: u64 = 1024;
+/// Data blocks read and hashed per work item: 128 KiB. Measured on a
+/// 1 GiB file in the page cache, reads of up to 128 KiB cost about a third
+/// of the kernel time of 4 MiB reads (0.22 s against 0.6 s of sys time),
+/// as the copy stays in the CPU cache for hashing.
+const CHUNK_BLOCKS: u64 = 32;
 /// Upper bound on hashing threads.
 const MAX_THREADS: usize = 8;
 
@@ -106,7 +109,9 @@ fn hash_data_level(
     out: &mut [u8],
 ) -> Result<()> {
     let chunk_out = to_usize(CHUNK_BLOCKS)? * DIGEST_SIZE;
-    let work = Mutex::new(out.chunks_mut(chunk_out).enumerate());
+    // Only the digest slots, not the zero padding of the last hash block.
+    let slots_len = to_usize(data_blocks)? * DIGEST_SIZE;
+    let work = Mutex::new(out[..slots_len].chunks_mut(chunk_out).enumerate());
     let first_error: Mutex<Option<VerityError>> = Mutex::new(None);
     std::thread::scope(|s| {
         for _ in 0..threads() {
