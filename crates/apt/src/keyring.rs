@@ -12,6 +12,8 @@
 //! 4. the primary key has a valid self-signature (the newest one counts) made with an
 //!    accepted hash, is not revoked by a valid self-revocation, was created no later than
 //!    the signature, and has not expired at `now`;
+//!    For a signature by the primary key itself, that self-signature must not withhold
+//!    the signing flag;
 //! 5. for a subkey: its newest valid binding signature gives it the signing flag, carries
 //!    a valid embedded back-signature, and the subkey is neither revoked nor expired;
 //! 6. the signature verifies cryptographically over the signed text.
@@ -160,6 +162,7 @@ impl Keyring {
         for key in &self.keys {
             if matches(&key.primary_key) {
                 match primary_valid(key, made, now)
+                    .and_then(primary_may_sign)
                     .and_then(|()| verify(sig, &key.primary_key, data))
                 {
                     Ok(()) => {
@@ -177,7 +180,7 @@ impl Keyring {
                     continue;
                 }
                 match primary_valid(key, made, now)
-                    .and_then(|()| subkey_valid(key, sub, made, now))
+                    .and_then(|_| subkey_valid(key, sub, made, now))
                     .and_then(|()| verify(sig, &sub.key, data))
                 {
                     Ok(()) => {
@@ -222,7 +225,7 @@ fn usable_self_sig(sig: &Signature, now: u64) -> bool {
     sig.hash_alg().is_some_and(strong_hash) && created(sig).is_some_and(|c| c <= now)
 }
 
-fn primary_valid(key: &SignedPublicKey, sig_made: u64, now: u64) -> Result<(), String> {
+fn primary_valid(key: &SignedPublicKey, sig_made: u64, now: u64) -> Result<&Signature, String> {
     let primary = &key.primary_key;
     let key_created = u64::from(primary.created_at().as_secs());
     if key_created > sig_made {
@@ -266,6 +269,22 @@ fn primary_valid(key: &SignedPublicKey, sig_made: u64, now: u64) -> Result<(), S
         && exp <= now
     {
         return Err(format!("key expired at {exp}"));
+    }
+    Ok(newest)
+}
+
+/// True when the self-signature carries a Key Flags subpacket (RFC 9580 5.2.3.29).
+fn has_key_flags(sig: &Signature) -> bool {
+    sig.config().is_some_and(|c| {
+        c.hashed_subpackets()
+            .any(|p| matches!(p.data, pgp::packet::SubpacketData::KeyFlags(_)))
+    })
+}
+
+/// The primary key itself may sign data unless its flags say otherwise.
+fn primary_may_sign(self_sig: &Signature) -> Result<(), String> {
+    if has_key_flags(self_sig) && !self_sig.key_flags().sign() {
+        return Err("primary key is not marked for signing".into());
     }
     Ok(())
 }

@@ -155,6 +155,27 @@ fn revoked_key_rejected() {
 }
 
 #[test]
+fn subkey_problems_rejected() {
+    let spec = SigSpec {
+        with_subkey: true,
+        ..SigSpec::default()
+    };
+    let mut revoked = gen_key(15, "sub-revoked", true);
+    let ir = sign_inrelease(&release(), &[(&revoked, spec)]);
+    revoke_subkey(&mut revoked);
+    expect_reject(&ir, &ring(&[&revoked]), "subkey is revoked");
+    let mut no_back = gen_key(16, "sub-noback", true);
+    let ir = sign_inrelease(&release(), &[(&no_back, spec)]);
+    strip_backsig(&mut no_back);
+    expect_reject(&ir, &ring(&[&no_back]), "no back-signature");
+    // Revoking the primary key also kills its subkeys.
+    let mut primary_revoked = gen_key(17, "primary-revoked", true);
+    let ir = sign_inrelease(&release(), &[(&primary_revoked, spec)]);
+    revoke(&mut primary_revoked);
+    expect_reject(&ir, &ring(&[&primary_revoked]), "key is revoked");
+}
+
+#[test]
 fn expired_key_rejected() {
     let mut key = gen_key(10, "archive", false);
     let ir = sign_inrelease(&release(), &[(&key, SigSpec::default())]);

@@ -205,6 +205,61 @@ pub fn revoke(key: &mut SignedSecretKey) {
     key.details.revocation_signatures.push(sig);
 }
 
+/// Adds a valid revocation of the first subkey.
+pub fn revoke_subkey(key: &mut SignedSecretKey) {
+    let primary_pub = key.primary_key.public_key().clone();
+    let sub_pub = key.secret_subkeys[0].key.public_key().clone();
+    let mut cfg = SignatureConfig::v4(
+        SignatureType::SubkeyRevocation,
+        key.primary_key.algorithm(),
+        HashAlgorithm::Sha256,
+    );
+    cfg.hashed_subpackets = vec![
+        Subpacket::regular(SubpacketData::SignatureCreationTime(Timestamp::from_secs(
+            NOW - 10 * DAY,
+        )))
+        .unwrap(),
+        Subpacket::regular(SubpacketData::IssuerFingerprint(
+            key.primary_key.fingerprint(),
+        ))
+        .unwrap(),
+    ];
+    cfg.unhashed_subpackets = vec![issuer_id(&key.primary_key)];
+    let sig = cfg
+        .sign_subkey_binding(&key.primary_key, &primary_pub, &Password::empty(), &sub_pub)
+        .unwrap();
+    key.secret_subkeys[0].signatures.push(sig);
+}
+
+/// Removes the embedded back-signature from the first subkey's binding (re-signed).
+pub fn strip_backsig(key: &mut SignedSecretKey) {
+    let primary_pub = key.primary_key.public_key().clone();
+    let sub_pub = key.secret_subkeys[0].key.public_key().clone();
+    let mut flags = KeyFlags::default();
+    flags.set_sign(true);
+    let mut cfg = SignatureConfig::v4(
+        SignatureType::SubkeyBinding,
+        key.primary_key.algorithm(),
+        HashAlgorithm::Sha256,
+    );
+    cfg.hashed_subpackets = vec![
+        Subpacket::regular(SubpacketData::SignatureCreationTime(Timestamp::from_secs(
+            NOW - 99 * DAY,
+        )))
+        .unwrap(),
+        Subpacket::regular(SubpacketData::IssuerFingerprint(
+            key.primary_key.fingerprint(),
+        ))
+        .unwrap(),
+        Subpacket::regular(SubpacketData::KeyFlags(flags)).unwrap(),
+    ];
+    cfg.unhashed_subpackets = vec![issuer_id(&key.primary_key)];
+    let sig = cfg
+        .sign_subkey_binding(&key.primary_key, &primary_pub, &Password::empty(), &sub_pub)
+        .unwrap();
+    key.secret_subkeys[0].signatures = vec![sig];
+}
+
 /// Binary keyring with the public parts of `keys`.
 pub fn keyring_bytes(keys: &[&SignedSecretKey]) -> Vec<u8> {
     let mut out = Vec::new();
