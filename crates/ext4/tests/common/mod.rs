@@ -93,7 +93,7 @@ pub fn debugfs(path: &Path, script: &str) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-use basalt_tree::{Entry, Kind};
+use basalt_tree::{Content, Entry, Kind};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Decode "0xBASE:EXTRA" from a debugfs time line into seconds.
@@ -272,4 +272,90 @@ pub fn verify(tree: &Tree, img: &Path) {
         }
         assert_eq!(got, value, "{k}: xattr {name}");
     }
+}
+
+/// A small tree with one of everything: fast/slow symlinks, hard link,
+/// devices, fifo, big uid/gid, capabilities, a big xattr, ACLs.
+pub fn sample_tree() -> Tree {
+    let mut t = Tree::new();
+    t.insert_p(
+        "/usr/bin/hello",
+        Entry::file(0o755, Content::from_bytes(b"hello world\n".to_vec()))
+            .at(1_600_000_000)
+            .owned(70000, 80000),
+    )
+    .unwrap();
+    t.insert_p(
+        "/usr/lib/empty",
+        Entry::file(0o644, Content::from_bytes(vec![])),
+    )
+    .unwrap();
+    t.insert("/usr/bin/fast", Entry::symlink("hello")).unwrap();
+    t.insert("/usr/bin/slow", Entry::symlink("x/".repeat(40)))
+        .unwrap();
+    t.insert(
+        "/usr/bin/hard",
+        Entry {
+            kind: Kind::HardLink("/usr/bin/hello".into()),
+            ..Entry::dir(0o755)
+        },
+    )
+    .unwrap();
+    t.insert_p(
+        "/dev/null",
+        Entry {
+            kind: Kind::CharDevice { major: 1, minor: 3 },
+            ..Entry::dir(0o666)
+        },
+    )
+    .unwrap();
+    t.insert(
+        "/dev/big",
+        Entry {
+            kind: Kind::BlockDevice {
+                major: 4095,
+                minor: (1 << 20) - 1,
+            },
+            ..Entry::dir(0o660)
+        },
+    )
+    .unwrap();
+    t.insert(
+        "/dev/fifo",
+        Entry {
+            kind: Kind::Fifo,
+            ..Entry::dir(0o600)
+        },
+    )
+    .unwrap();
+    let mut ping = Entry::file(0o755, Content::from_bytes(vec![0x7f; 5000]));
+    // vfs_cap_data revision 2: magic_etc, then permitted/inheritable x2.
+    let cap: Vec<u8> = [0x0200_0001u32, 0x2000, 0, 0, 0]
+        .iter()
+        .flat_map(|w| w.to_le_bytes())
+        .collect();
+    ping.xattrs.insert("security.capability".into(), cap);
+    ping.xattrs.insert("user.big".into(), vec![b'q'; 2000]);
+    ping.xattrs.insert("trusted.small".into(), b"1".to_vec());
+    // Non-ASCII names hash differently with signed and unsigned chars.
+    ping.xattrs.insert("user.ünïcödé".into(), b"value".to_vec());
+    t.insert("/usr/bin/ping", ping).unwrap();
+    let mut acl = Entry::dir(0o750);
+    let mut v = 2u32.to_le_bytes().to_vec();
+    for (tag, perm, id) in [
+        (1u16, 7u16, u32::MAX),
+        (2, 5, 1000),
+        (4, 5, u32::MAX),
+        (0x10, 5, u32::MAX),
+        (0x20, 0, u32::MAX),
+    ] {
+        v.extend(tag.to_le_bytes());
+        v.extend(perm.to_le_bytes());
+        v.extend(id.to_le_bytes());
+    }
+    acl.xattrs
+        .insert("system.posix_acl_access".into(), v.clone());
+    acl.xattrs.insert("system.posix_acl_default".into(), v);
+    t.insert("/srv", acl).unwrap();
+    t
 }
