@@ -216,8 +216,10 @@ impl Keyring {
 }
 
 fn verify(sig: &Signature, key: &impl VerifyingKey, data: &[u8]) -> Result<(), String> {
-    sig.verify(key, data)
-        .map_err(|e| format!("bad signature (content does not match): {e}"))
+    sig.verify(key, data).map_err(|e| {
+        log::debug!("signature check failed: {e}");
+        "bad signature (the signed content does not match)".to_string()
+    })
 }
 
 /// Self-signature checks shared by all binding signatures: strong hash, not from the future.

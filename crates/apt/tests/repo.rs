@@ -203,4 +203,19 @@ fn real_trixie_inrelease() {
         );
         assert!(text.contains("\nPackage: bash\n"));
     }
+    // The same real file with one changed line is refused.
+    let url = format!("{}/dists/trixie/InRelease", mirror.url);
+    let bytes = Transport::new().get_bytes(&url, 64 << 20).unwrap();
+    let text = String::from_utf8(bytes).unwrap();
+    let tampered = text.replacen("Codename: trixie", "Codename: trixiE", 1);
+    assert_ne!(text, tampered);
+    let keyring = basalt_apt::Keyring::load(Path::new(basalt_apt::DEFAULT_KEYRING)).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    basalt_apt::inrelease::verify(text.as_bytes(), &keyring, now, &url).unwrap();
+    let e = basalt_apt::inrelease::verify(tampered.as_bytes(), &keyring, now, &url).unwrap_err();
+    eprintln!("real_trixie_inrelease: tampered copy refused: {e}");
+    assert!(matches!(e, Error::BadSignature { .. }), "{e}");
 }
