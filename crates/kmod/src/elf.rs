@@ -292,7 +292,7 @@ pub fn build_test_module(modinfo: &[(&str, &str)], exports: &[&str], needs: &[&s
         placed.push(file.len());
         file.extend_from_slice(body);
     }
-    while file.len() % 8 != 0 {
+    while !file.len().is_multiple_of(8) {
         file.push(0);
     }
     let shoff = file.len();

@@ -55,11 +55,9 @@ impl Graph {
             for need in &m.elf.needs {
                 let name = need.name.strip_prefix('.').unwrap_or(&need.name);
                 match symbols.get(name) {
-                    Some(&o) if o != i => {
-                        if !deps[i].contains(&o) {
-                            deps[i].push(o);
-                            users[o] += 1;
-                        }
+                    Some(&o) if o != i && !deps[i].contains(&o) => {
+                        deps[i].push(o);
+                        users[o] += 1;
                     }
                     Some(_) => {}
                     None if !need.weak => unresolved += 1,

@@ -21,6 +21,10 @@ const NODE_MASK: u32 = 0x0FFF_FFFF;
 const CHILD_MAX: u8 = 128;
 const HEADER_LEN: usize = 12;
 
+/// The values of one key: (priority, value), lowest priority first.
+pub type Values = Vec<(u32, String)>;
+type Item<'a> = (&'a [u8], &'a Values);
+
 /// Keys with their values, built up and then serialised.
 #[derive(Debug, Default, Clone)]
 pub struct IndexBuilder {
@@ -61,7 +65,7 @@ impl IndexBuilder {
         Ok(())
     }
 
-    fn build(items: &[(&[u8], &Vec<(u32, String)>)], depth: usize, is_root: bool) -> Node {
+    fn build(items: &[Item<'_>], depth: usize, is_root: bool) -> Node {
         let mut node = Node::default();
         if items.is_empty() {
             return node;
@@ -100,7 +104,7 @@ impl IndexBuilder {
 
     /// The index file bytes.
     pub fn to_bytes(&self) -> Result<Vec<u8>, KmodError> {
-        let items: Vec<(&[u8], &Vec<(u32, String)>)> = self
+        let items: Vec<Item<'_>> = self
             .entries
             .iter()
             .map(|(k, v)| (k.as_slice(), v))
@@ -183,14 +187,14 @@ impl<'a> IndexReader<'a> {
     }
 
     /// Every (key, values) pair in key order.
-    pub fn dump(&self) -> Result<Vec<(String, Vec<(u32, String)>)>, String> {
+    pub fn dump(&self) -> Result<Vec<(String, Values)>, String> {
         let mut out = Vec::new();
         self.walk(be32(self.data, 8)?, Vec::new(), &mut out, 0)?;
         Ok(out)
     }
 
     /// The values of `key`, if present.
-    pub fn lookup(&self, key: &str) -> Result<Option<Vec<(u32, String)>>, String> {
+    pub fn lookup(&self, key: &str) -> Result<Option<Values>, String> {
         Ok(self
             .dump()?
             .into_iter()
@@ -202,7 +206,7 @@ impl<'a> IndexReader<'a> {
         &self,
         off: u32,
         mut key: Vec<u8>,
-        out: &mut Vec<(String, Vec<(u32, String)>)>,
+        out: &mut Vec<(String, Values)>,
         depth: usize,
     ) -> Result<(), String> {
         if depth > 4096 {

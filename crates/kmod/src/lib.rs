@@ -24,7 +24,7 @@ pub use decompress::module_image;
 pub use depmod::{Report, depmod, module_dir};
 pub use elf::{ModuleElf, NeededSymbol};
 pub use error::KmodError;
-pub use index::{INDEX_MAGIC, INDEX_VERSION, IndexBuilder, IndexReader};
+pub use index::{INDEX_MAGIC, INDEX_VERSION, IndexBuilder, IndexReader, Values};
 pub use load_order::load_order;
 pub use names::{modname, normalize_alias};
 
