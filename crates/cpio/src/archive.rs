@@ -169,6 +169,25 @@ impl Archive {
         Ok(())
     }
 
+    /// Append a member, first adding its missing parent directories
+    /// (mode 0755, root-owned, with the member's mtime).
+    pub fn push_p(&mut self, m: Member) -> Result<(), CpioError> {
+        let name = archive_name(&m.name)?;
+        let mut missing = Vec::new();
+        let mut p = parent_name(&name);
+        while let Some(dir) = p.filter(|d| *d != ".") {
+            if self.index.contains_key(dir) {
+                break;
+            }
+            missing.push(dir.to_string());
+            p = parent_name(dir);
+        }
+        for dir in missing.into_iter().rev() {
+            self.push(Member::new(&dir, MemberKind::Dir, 0o755).at(m.mtime))?;
+        }
+        self.push(m)
+    }
+
     /// Every entry of `tree`, in its path order, including the root as `.`.
     pub fn from_tree(tree: &Tree) -> Result<Archive, CpioError> {
         let mut a = Archive::new();
@@ -438,6 +457,32 @@ mod tests {
             let err = a.push(m.clone()).expect_err(&m.name).to_string();
             assert!(err.contains(want), "{}: {err}", m.name);
         }
+    }
+
+    #[test]
+    fn push_p_creates_parents() {
+        let mut a = Archive::new();
+        a.push_p(file("/usr/lib/modules/k/a.ko", b"x").at(5))
+            .unwrap();
+        a.push_p(file("usr/lib/modules/k/b.ko", b"y")).unwrap();
+        let names: Vec<&str> = a.members().iter().map(|m| m.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "usr",
+                "usr/lib",
+                "usr/lib/modules",
+                "usr/lib/modules/k",
+                "usr/lib/modules/k/a.ko",
+                "usr/lib/modules/k/b.ko"
+            ]
+        );
+        assert_eq!(a.members()[0].mtime, 5);
+        a.push(Member::new("/f", MemberKind::Fifo, 0o644)).unwrap();
+        assert!(
+            a.push_p(file("/f/x", b"")).is_err(),
+            "a non-directory parent is not replaced"
+        );
     }
 
     #[test]
