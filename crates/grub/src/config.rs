@@ -256,9 +256,13 @@ pub fn grub_cfg(cfg: &GrubConfig) -> Result<String> {
         line(
             w,
             &format!(
-                "          echo \"basalt: booting slot {n}: {} $basalt_cmdline\"",
+                "          echo \"basalt: booting slot {n} ({})\"",
                 kernel_path(n)
             ),
+        );
+        line(
+            w,
+            "          echo \"basalt: kernel arguments: $basalt_cmdline\"",
         );
         line(
             w,
