@@ -1,8 +1,10 @@
-//! Oracle: GRUB's own grub-editenv (package grub-common) reads our blocks and
-//! writes blocks byte-identical to ours.
+//! Oracles from GRUB's own tools (package grub-common): grub-editenv reads
+//! our blocks and writes blocks byte-identical to ours; grub-script-check
+//! accepts the generated grub.cfg and slot files.
 
 use std::process::Command;
 
+use basalt_grub::config::{GrubConfig, grub_cfg, slot_cfg};
 use basalt_grub::grubenv::EnvBlock;
 use basalt_grub::slots::BootState;
 
@@ -107,4 +109,40 @@ fn grub_editenv_reads_slot_state() {
     let back = BootState::from_env(&env, &['A', 'B']).unwrap();
     assert_eq!(back.slot('B').unwrap().tries, 2);
     assert_eq!(back.order, vec!['B', 'A']);
+}
+
+#[test]
+fn grub_script_check_accepts_generated_config() {
+    if Command::new("grub-script-check")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("SKIPPED: grub-script-check not installed (apt-get install grub-common)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = GrubConfig::ab(
+        "basalt.slot=A basalt.usrhash=00ff console=ttyS0,115200n8",
+        "basalt.slot=B basalt.usrhash=ff00 console=ttyS0,115200n8",
+    );
+    let mut texts = vec![("grub.cfg", grub_cfg(&cfg).unwrap())];
+    for s in &cfg.slots {
+        texts.push(("slot.cfg", slot_cfg(s).unwrap()));
+    }
+    // The checker must be able to fail: a truncated grub.cfg is rejected.
+    let full = &texts[0].1;
+    texts.push(("truncated", full[..full.len() - 4].to_string()));
+    for (name, text) in texts {
+        let f = dir.path().join(name);
+        std::fs::write(&f, &text).unwrap();
+        let out = Command::new("grub-script-check").arg(&f).output().unwrap();
+        let ok = name != "truncated";
+        assert_eq!(
+            out.status.success(),
+            ok,
+            "{name}: {}\n{text}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
 }
