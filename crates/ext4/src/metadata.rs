@@ -179,6 +179,8 @@ pub struct SuperInputs<'a> {
     pub timestamp: i64,
     /// The journal inode's `i_block` and size when there is a journal.
     pub journal: Option<([u8; 60], u64)>,
+    /// Set the dir_index feature.
+    pub dir_index: bool,
 }
 
 pub fn superblock(inp: &SuperInputs<'_>) -> Superblock {
@@ -186,6 +188,9 @@ pub fn superblock(inp: &SuperInputs<'_>) -> Superblock {
     let mut compat = CompatFeatures::EXT_ATTR;
     if inp.journal.is_some() {
         compat = compat.union(CompatFeatures::HAS_JOURNAL);
+    }
+    if inp.dir_index {
+        compat = compat.union(CompatFeatures::DIR_INDEX);
     }
     let incompat = IncompatFeatures::FILETYPE
         .union(IncompatFeatures::EXTENTS)

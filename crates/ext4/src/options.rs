@@ -30,6 +30,10 @@ pub struct Options {
     pub inode_ratio: Option<u64>,
     /// Percentage of blocks reserved for root (mke2fs `-m`); 0..=50.
     pub reserved_percent: u32,
+    /// Index directories of more than one block with a hash tree
+    /// (`dir_index`, one level: up to 507 leaf blocks; bigger ones stay
+    /// linear). Default true, like mke2fs.
+    pub dir_index: bool,
 }
 
 impl Options {
@@ -44,6 +48,7 @@ impl Options {
             timestamp: 0,
             inode_ratio: None,
             reserved_percent: 0,
+            dir_index: true,
         }
     }
 }

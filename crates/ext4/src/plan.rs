@@ -16,6 +16,7 @@ use crate::format::{
     BLOCK_SIZE, BLOCKS_PER_GROUP, FIRST_INO, JOURNAL_INO, LINK_MAX, NAME_LEN_MAX, ROOT_INO,
 };
 use crate::geometry::Geometry;
+use crate::htree;
 use crate::options::{Mode, Options};
 use crate::scan;
 use crate::xattrs::{self, Placement};
@@ -83,8 +84,26 @@ impl InodePlan<'_> {
 
 #[derive(Debug)]
 pub(crate) struct DirPlan<'t> {
+    /// Entries in block order (for an indexed directory: the children in
+    /// hash order, without "." and "..").
     pub entries: Vec<DirEntry<'t>>,
+    /// First entry of each (leaf) block.
     pub block_starts: Vec<usize>,
+    /// The index root, in block 0, of a dir_index directory.
+    pub htree: Option<DxRoot>,
+}
+
+#[derive(Debug)]
+pub(crate) struct DxRoot {
+    pub self_ino: u32,
+    pub parent_ino: u32,
+    pub leaf_hashes: Vec<u32>,
+}
+
+impl DirPlan<'_> {
+    pub fn blocks(&self) -> u64 {
+        self.block_starts.len() as u64 + u64::from(self.htree.is_some())
+    }
 }
 
 /// A validated, fully laid out filesystem, ready to be written.
@@ -476,11 +495,28 @@ fn collect<'t>(
             1
         };
         let block_starts = dir::pack(&entries, min);
+        let indexed = if opts.dir_index && path != LOST_FOUND && block_starts.len() > 1 {
+            htree::layout(&entries[2..], &opts.hash_seed)
+        } else {
+            None
+        };
         dir_of.insert(path, dirs.len());
-        dirs.push(DirPlan {
-            entries,
-            block_starts,
-        });
+        match indexed {
+            Some(l) => dirs.push(DirPlan {
+                entries: l.entries,
+                block_starts: l.leaf_starts,
+                htree: Some(DxRoot {
+                    self_ino: ino,
+                    parent_ino,
+                    leaf_hashes: l.leaf_hashes,
+                }),
+            }),
+            None => dirs.push(DirPlan {
+                entries,
+                block_starts,
+                htree: None,
+            }),
+        }
     }
     if !has_lf {
         let entries = vec![
@@ -500,6 +536,7 @@ fn collect<'t>(
         dirs.push(DirPlan {
             entries,
             block_starts,
+            htree: None,
         });
     }
 
@@ -513,7 +550,7 @@ fn collect<'t>(
         let (links, size, body): (u16, u64, Body<'t>) = match &e.kind {
             Kind::Dir => {
                 let d = dir_of[path];
-                let size = dirs[d].block_starts.len() as u64 * BLOCK_SIZE;
+                let size = dirs[d].blocks() * BLOCK_SIZE;
                 (dir_links(path), size, Body::Dir { dir: d })
             }
             Kind::File(c) => {
@@ -615,7 +652,7 @@ fn collect<'t>(
             gid: 0,
             time: opts.timestamp,
             links: 2,
-            size: dirs[d].block_starts.len() as u64 * BLOCK_SIZE,
+            size: dirs[d].blocks() * BLOCK_SIZE,
             body: Body::Dir { dir: d },
             xattrs: Placement::default(),
             extents: Vec::new(),
@@ -669,7 +706,7 @@ pub(crate) fn layout(inodes: &mut [InodePlan<'_>], dirs: &[DirPlan<'_>], geo: &G
         i.xattr_block = None;
         match &i.body {
             Body::Dir { dir } => {
-                let n = dirs[*dir].block_starts.len() as u64;
+                let n = dirs[*dir].blocks();
                 place_runs(&mut a, &[(0, n)], &mut i.extents);
             }
             Body::File { runs, .. } => place_runs(&mut a, runs, &mut i.extents),

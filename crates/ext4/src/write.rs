@@ -13,6 +13,7 @@ use crate::dir;
 use crate::error::Error;
 use crate::extent_tree;
 use crate::format::features::InodeFlags;
+use crate::format::htree::EXT2_INDEX_FL;
 use crate::format::inode::{
     EXTRA_ISIZE, I_BLOCK_SIZE, I_CHECKSUM_HI_OFFSET, I_CHECKSUM_LO_OFFSET, IN_INODE_XATTR_OFFSET,
     Inode, Timestamp,
@@ -22,6 +23,7 @@ use crate::format::journal::{
 };
 use crate::format::{BLOCK_SIZE, INODE_SIZE, SUPERBLOCK_OFFSET};
 use crate::geometry::group_has_super;
+use crate::htree;
 use crate::metadata::{self, GroupInputs, SuperInputs};
 use crate::plan::{Body, InodePlan, Plan};
 use crate::xattrs;
@@ -59,17 +61,19 @@ fn hi16(v: u32) -> u16 {
 fn encode_inode(
     ip: &InodePlan<'_>,
     i_block: [u8; I_BLOCK_SIZE],
+    extra_flags: u32,
     seed: u32,
 ) -> [u8; INODE_SIZE as usize] {
     // Times were validated by the planner.
     let t = Timestamp::encode(ip.time).unwrap_or(Timestamp { base: 0, extra: 0 });
     let sectors = ip.block_count() * (BLOCK_SIZE / 512);
     let file_acl = ip.xattr_block.unwrap_or(0);
-    let flags = if ip.uses_extents() {
-        InodeFlags::EXTENTS.0
-    } else {
-        0
-    };
+    let flags = extra_flags
+        | if ip.uses_extents() {
+            InodeFlags::EXTENTS.0
+        } else {
+            0
+        };
     let inode = Inode {
         i_mode: ip.mode,
         i_uid: lo16(ip.uid),
@@ -178,18 +182,25 @@ impl<'t> Plan<'t> {
                 Body::Dir { dir: d } => {
                     dirs_per_group[g] += 1;
                     let dp = &self.dirs[*d];
-                    let mut data = vec![0u8; dp.block_starts.len() * BS];
+                    let lead = usize::from(dp.htree.is_some());
+                    let mut data = vec![0u8; (dp.block_starts.len() + lead) * BS];
+                    if let Some(root) = &dp.htree {
+                        htree::encode_root(
+                            root.self_ino,
+                            root.parent_ino,
+                            &root.leaf_hashes,
+                            iseed,
+                            &mut data[..BS],
+                        );
+                    }
                     for (i, &start) in dp.block_starts.iter().enumerate() {
                         let end = dp
                             .block_starts
                             .get(i + 1)
                             .copied()
                             .unwrap_or(dp.entries.len());
-                        dir::encode_block(
-                            &dp.entries[start..end],
-                            iseed,
-                            &mut data[i * BS..(i + 1) * BS],
-                        );
+                        let at = (i + lead) * BS;
+                        dir::encode_block(&dp.entries[start..end], iseed, &mut data[at..at + BS]);
                     }
                     push_extent_data(&mut pieces, ip, &data);
                 }
@@ -239,7 +250,16 @@ impl<'t> Plan<'t> {
             if t.len() < need {
                 t.resize(need.div_ceil(BS) * BS, 0);
             }
-            t[idx * INODE_SIZE as usize..need].copy_from_slice(&encode_inode(ip, i_block, iseed));
+            let extra_flags = match &ip.body {
+                Body::Dir { dir: d } if self.dirs[*d].htree.is_some() => EXT2_INDEX_FL,
+                _ => 0,
+            };
+            t[idx * INODE_SIZE as usize..need].copy_from_slice(&encode_inode(
+                ip,
+                i_block,
+                extra_flags,
+                iseed,
+            ));
         }
         for (g, t) in tables.into_iter().enumerate() {
             if !t.is_empty() {
@@ -285,6 +305,7 @@ impl<'t> Plan<'t> {
             hash_seed: self.opts.hash_seed,
             timestamp: self.opts.timestamp,
             journal,
+            dir_index: self.opts.dir_index,
         });
         let gdt = metadata::gdt_bytes(&groups.descs, geo.gdt_blocks);
         for g in 0..geo.groups {

@@ -99,7 +99,21 @@ fn kernel_reads_and_writes_our_images() {
         eprintln!("!!!!! SKIPPING kernel mount test: not running as root !!!!!");
         return;
     }
-    let tree = sample_tree();
+    let mut tree = sample_tree();
+    // An indexed (dir_index) directory: the kernel finds names by hash.
+    tree.insert("/big", basalt_tree::Entry::dir(0o755))
+        .expect("insert");
+    for i in 0..800 {
+        let name = format!(
+            "/big/{}-entry-{i}",
+            ["plain", "ünïcode", "日本語", "😀"][i % 4]
+        );
+        tree.insert(
+            &name,
+            basalt_tree::Entry::file(0o644, basalt_tree::Content::from_bytes(vec![])),
+        )
+        .expect("insert");
+    }
     let dir = tempfile::tempdir().expect("tempdir");
     let mnt = dir.path().join("mnt");
     std::fs::create_dir(&mnt).expect("mkdir");

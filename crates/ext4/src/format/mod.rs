@@ -7,6 +7,7 @@ pub mod dirent;
 pub mod extent;
 pub mod features;
 pub mod group_desc;
+pub mod htree;
 pub mod inode;
 pub mod journal;
 pub mod superblock;
