@@ -305,3 +305,32 @@ fn existing_lost_found_is_used() {
     .unwrap();
     check(&t, Mode::ReadOnly { slack_percent: 0 });
 }
+
+#[test]
+fn dir_index_on_and_off() {
+    let mut t = Tree::new();
+    t.insert("/d", Entry::dir(0o755)).unwrap();
+    for i in 0..400 {
+        t.insert(
+            &format!("/d/name-{i}-ünïcode"),
+            Entry::file(0o644, Content::from_bytes(vec![])),
+        )
+        .unwrap();
+    }
+    for (dir_index, flags) in [(true, "Flags: 0x81000"), (false, "Flags: 0x80000")] {
+        let dir = tempfile::tempdir().unwrap();
+        let img = dir.path().join("t.img");
+        let mut o = opts(Mode::ReadOnly { slack_percent: 0 });
+        o.dir_index = dir_index;
+        write_image(&t, &o, &img);
+        e2fsck(&img);
+        verify(&t, &img);
+        if have("debugfs") {
+            let out = debugfs(&img, "stat /d\n");
+            assert!(
+                out.contains(flags),
+                "dir_index {dir_index}: want {flags} in\n{out}"
+            );
+        }
+    }
+}
