@@ -16,6 +16,7 @@
 
 mod alloc;
 mod block_writer;
+mod collect;
 mod crc;
 mod dir;
 mod dx_hash;
