@@ -334,3 +334,15 @@ fn dir_index_on_and_off() {
         }
     }
 }
+
+#[test]
+fn empty_tree_is_small_and_clean() {
+    let (_d, _img, size) = check(&Tree::new(), Mode::ReadOnly { slack_percent: 0 });
+    assert!(size <= 64 * 4096, "empty image is {size} bytes");
+    check(
+        &Tree::new(),
+        Mode::Writable {
+            size_bytes: 8 << 20,
+        },
+    );
+}
