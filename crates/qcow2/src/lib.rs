@@ -36,8 +36,9 @@ pub fn convert(raw: &Path, out: &Path) -> Result<Qcow2Stats> {
     let result = (|| {
         let f = File::create(&tmp).map_err(io_err(format!("creating {}", tmp.display())))?;
         let stats = write_qcow2(&raw_f, &f)?;
-        f.sync_all()
-            .map_err(io_err(format!("syncing {}", tmp.display())))?;
+        // No fsync (qemu-img convert does not sync either): the rename
+        // already keeps partial output invisible; durability across power
+        // loss is the caller's choice and costs seconds per GiB.
         fs::rename(&tmp, out).map_err(io_err(format!(
             "renaming {} to {}",
             tmp.display(),
