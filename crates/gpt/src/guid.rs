@@ -3,6 +3,7 @@
 
 use std::fmt;
 
+#[cfg(feature = "seed")]
 use sha2::{Digest, Sha256};
 
 /// A GUID held in canonical (RFC 4122, "as printed") byte order.
@@ -71,6 +72,7 @@ impl fmt::Debug for Guid {
     }
 }
 
+#[cfg(feature = "seed")]
 /// A GUID derived from `seed` and `label` with SHA-256, marked as a random
 /// (version 4, RFC 4122 variant) GUID. Same inputs, same GUID.
 pub fn guid_from_seed(seed: &[u8], label: &str) -> Guid {
@@ -152,6 +154,7 @@ mod tests {
         }
     }
 
+    #[cfg(feature = "seed")]
     #[test]
     fn seeded_guids() {
         let a = guid_from_seed(b"seed", "disk");

@@ -273,7 +273,7 @@ impl DiskLayout {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::guid::{guid_from_seed, types};
+    use crate::guid::types;
 
     const MIB: u64 = 1 << 20;
 
@@ -282,7 +282,7 @@ mod tests {
             n,
             &format!("P{n}"),
             types::LINUX_DATA,
-            guid_from_seed(b"t", &n.to_string()),
+            Guid::from_u128(0x1000 + u128::from(n)),
             size,
         )
     }

@@ -6,8 +6,9 @@
 //! decodes it; [`relocate_backup`] and [`grow_partition_to_end`] serve the
 //! first boot after the disk was enlarged. Sector size is 512 bytes.
 //!
-//! The reading side uses only std (no allocation-heavy or native
-//! dependencies), so the provisioner's static /init can link it.
+//! With `default-features = false` (no `seed` feature, so no
+//! `guid_from_seed`) the crate needs only std and thiserror, so the
+//! provisioner's static /init can link the reader.
 
 // The workspace declares rust-version 1.85; `is_multiple_of` needs 1.87.
 #![allow(clippy::manual_is_multiple_of)]
@@ -27,7 +28,9 @@ pub use attrs::Attributes;
 pub use crc32::crc32;
 pub use entry::{ENTRY_SIZE, NAME_UNITS, PartitionEntry};
 pub use error::{GptError, Result};
-pub use guid::{Guid, guid_from_seed, types};
+#[cfg(feature = "seed")]
+pub use guid::guid_from_seed;
+pub use guid::{Guid, types};
 pub use header::{GptHeader, SECTOR};
 pub use layout::{
     ALIGN, BACKUP_SECTORS, DiskLayout, FIRST_USABLE_LBA, PartSize, PartSpec, Partition,
