@@ -22,7 +22,18 @@ fn have(tool: &str) -> bool {
     found
 }
 
-fn sample_tree() -> Tree {
+/// A content-store directory removed when dropped.
+struct StoreDir(std::path::PathBuf);
+
+impl Drop for StoreDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+static SEQ: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+fn sample_tree() -> (Tree, StoreDir) {
     let mut t = Tree::new();
     t.insert_p(
         "/usr/bin/tool",
@@ -30,7 +41,8 @@ fn sample_tree() -> Tree {
     )
     .unwrap();
     // A file larger than the inline limit, from the content store.
-    let dir = std::env::temp_dir().join(format!("basalt-cpio-store-{}", std::process::id()));
+    let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("basalt-cpio-store-{}-{seq}", std::process::id()));
     let store = basalt_tree::ContentStore::new(&dir).unwrap();
     let big: Vec<u8> = (0..300_001u32)
         .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
@@ -61,7 +73,7 @@ fn sample_tree() -> Tree {
         Entry::file(0o755, Content::from_bytes(b"x".to_vec())),
     )
     .unwrap();
-    t
+    (t, StoreDir(dir))
 }
 
 fn cpio_list(archive: &[u8], verbose: bool) -> String {
@@ -91,7 +103,7 @@ fn gnu_cpio_lists_exactly_our_members() {
     if !have("cpio") {
         return;
     }
-    let t = sample_tree();
+    let (t, _store) = sample_tree();
     let a = Archive::from_tree(&t).unwrap();
     let bytes = a.to_vec().unwrap();
     let names: Vec<String> = cpio_list(&bytes, false)
@@ -133,7 +145,7 @@ fn gnu_cpio_extracts_contents_and_hard_links() {
     if !have("cpio") {
         return;
     }
-    let t = sample_tree();
+    let (t, _store) = sample_tree();
     let bytes = Archive::from_tree(&t).unwrap().to_vec().unwrap();
     let dir = std::env::temp_dir().join(format!("basalt-cpio-x-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -174,7 +186,8 @@ fn gnu_cpio_extracts_contents_and_hard_links() {
 }
 
 fn compressed(c: Compression) -> Vec<u8> {
-    let a = Archive::from_tree(&sample_tree()).unwrap();
+    let (t, _store) = sample_tree();
+    let a = Archive::from_tree(&t).unwrap();
     let mut enc = Compressor::new(Vec::new(), c).unwrap();
     a.write_to(&mut enc).unwrap();
     enc.finish().unwrap()

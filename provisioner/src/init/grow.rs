@@ -246,6 +246,9 @@ mod tests {
             eprintln!(
                 "SKIPPED (partly): no CAP_SYS_RESOURCE here; ext4 recognised EXT4_IOC_RESIZE_FS (EPERM), the resize itself was not run"
             );
+            drop(d);
+            drop(guard);
+            std::fs::remove_dir_all(&dir).ok();
             return;
         }
         ext4_resize(d.as_fd(), want).unwrap();
