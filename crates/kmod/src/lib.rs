@@ -16,6 +16,7 @@ mod elf;
 mod error;
 mod graph;
 mod index;
+mod initramfs;
 mod load_order;
 mod names;
 mod output;
@@ -25,6 +26,7 @@ pub use depmod::{Report, depmod, module_dir};
 pub use elf::{ModuleElf, NeededSymbol};
 pub use error::KmodError;
 pub use index::{INDEX_MAGIC, INDEX_VERSION, IndexBuilder, IndexReader, Values};
+pub use initramfs::{BOOT_MODULES, InitramfsModule, InitramfsModules, initramfs_modules};
 pub use load_order::load_order;
 pub use names::{modname, normalize_alias};
 

@@ -8,7 +8,7 @@ use std::process::Command;
 use basalt_tree::{Content, Entry, Kind, Tree};
 
 use crate::elf::build_test_module;
-use crate::{IndexReader, depmod, load_order};
+use crate::{IndexReader, depmod, initramfs_modules, load_order};
 
 const KVER: &str = "6.12.0-test-amd64";
 
@@ -180,6 +180,33 @@ fn load_order_resolves_closure_and_softdeps() {
             .to_string()
             .contains("nonexistent")
     );
+}
+
+#[test]
+fn initramfs_set_decompresses_and_lists_order() {
+    let mut t = sample_tree();
+    depmod(&mut t, KVER).unwrap();
+    let d = format!("/usr/lib/modules/{KVER}");
+    let set = initramfs_modules(&t, KVER, &["top"], true).unwrap();
+    let paths: Vec<&str> = set.modules.iter().map(|m| m.path.as_str()).collect();
+    let want = [
+        format!("{d}/kernel/lib/base.ko"),
+        format!("{d}/kernel/lib/extra.ko"),
+        format!("{d}/kernel/drivers/virtio/virtio-mid.ko"),
+        format!("{d}/kernel/drivers/block/top.ko"),
+    ];
+    assert_eq!(paths, want);
+    assert_eq!(set.load_order, want.join("\n") + "\n");
+    for m in &set.modules {
+        assert_eq!(
+            &m.content.read_all().unwrap()[..4],
+            b"\x7fELF",
+            "{} decompressed",
+            m.path
+        );
+    }
+    let kept = initramfs_modules(&t, KVER, &["top"], false).unwrap();
+    assert!(kept.modules[3].path.ends_with("top.ko.zst"));
 }
 
 #[test]
