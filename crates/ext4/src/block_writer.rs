@@ -10,7 +10,9 @@ pub const BUF_SIZE: usize = 8 << 20;
 
 pub struct BlockWriter<W: Write + Seek> {
     w: W,
+    /// Allocated once; `buf[..len]` is pending output, the rest is stale.
     buf: Vec<u8>,
+    len: usize,
     /// Output offset of `buf[0]`.
     buf_at: u64,
     /// Current position of `w`.
@@ -23,7 +25,8 @@ impl<W: Write + Seek> BlockWriter<W> {
     pub fn new(w: W) -> BlockWriter<W> {
         BlockWriter {
             w,
-            buf: Vec::with_capacity(BUF_SIZE),
+            buf: vec![0; BUF_SIZE],
+            len: 0,
             buf_at: 0,
             pos: u64::MAX,
             end: 0,
@@ -31,7 +34,7 @@ impl<W: Write + Seek> BlockWriter<W> {
     }
 
     fn flush_buf(&mut self) -> Result<(), Error> {
-        if self.buf.is_empty() {
+        if self.len == 0 {
             return Ok(());
         }
         if self.pos != self.buf_at {
@@ -39,30 +42,33 @@ impl<W: Write + Seek> BlockWriter<W> {
                 .seek(SeekFrom::Start(self.buf_at))
                 .map_err(Error::Write)?;
         }
-        self.w.write_all(&self.buf).map_err(Error::Write)?;
-        self.buf_at += self.buf.len() as u64;
+        self.w
+            .write_all(&self.buf[..self.len])
+            .map_err(Error::Write)?;
+        self.buf_at += self.len as u64;
         self.pos = self.buf_at;
         self.end = self.end.max(self.pos);
-        self.buf.clear();
+        self.len = 0;
         Ok(())
     }
 
-    /// Append `len` bytes at `offset` (which must not precede earlier
-    /// pieces), filled by `f` from a zeroed slice.
+    /// Append `len` (at most `BUF_SIZE`) bytes at `offset` (which must not
+    /// precede earlier pieces); `f` must overwrite the whole slice, which
+    /// holds stale bytes.
     pub fn fill_with(
         &mut self,
         offset: u64,
         len: usize,
         f: impl FnOnce(&mut [u8]) -> Result<(), Error>,
     ) -> Result<(), Error> {
-        debug_assert!(offset >= self.buf_at + self.buf.len() as u64 || self.buf.is_empty());
-        if offset != self.buf_at + self.buf.len() as u64 || self.buf.len() + len > BUF_SIZE {
+        debug_assert!(offset >= self.buf_at + self.len as u64 || self.len == 0);
+        if offset != self.buf_at + self.len as u64 || self.len + len > BUF_SIZE {
             self.flush_buf()?;
             self.buf_at = offset;
         }
-        let at = self.buf.len();
-        self.buf.resize(at + len, 0);
-        f(&mut self.buf[at..])
+        let at = self.len;
+        self.len += len;
+        f(&mut self.buf[at..at + len])
     }
 
     pub fn put(&mut self, offset: u64, data: &[u8]) -> Result<(), Error> {
@@ -109,7 +115,7 @@ mod tests {
         bw.put(2, b"cd").expect("put");
         bw.put(10, b"z").expect("put");
         bw.fill_with(11, 2, |b| {
-            b[1] = b'q';
+            b.copy_from_slice(&[0, b'q']);
             Ok(())
         })
         .expect("fill");

@@ -228,6 +228,16 @@ pub(crate) fn collect<'t>(
         });
     }
 
+    // Holes of every regular file, scanned in parallel, in tree order.
+    let files: Vec<(&str, &basalt_tree::Content)> = tree
+        .iter()
+        .filter_map(|(p, e)| match &e.kind {
+            Kind::File(c) => Some((p, c)),
+            _ => None,
+        })
+        .collect();
+    let mut scanned = scan::data_runs_all(&files)?.into_iter();
+
     // Inodes.
     let mut inodes: Vec<InodePlan<'t>> = Vec::with_capacity(ino_of.len() + 1);
     for (path, e) in tree.iter() {
@@ -256,7 +266,7 @@ pub(crate) fn collect<'t>(
                         size: c.len(),
                     });
                 }
-                let runs = scan::data_runs(c, path)?;
+                let runs = scanned.next().unwrap_or_default();
                 (
                     links,
                     c.len(),

@@ -57,6 +57,58 @@ pub fn data_runs(content: &Content, path: &str) -> Result<Vec<(u64, u64)>, Error
     Ok(runs.finish())
 }
 
+/// Runs `(first logical block, count)` of non-zero blocks.
+pub type Runs = Vec<(u64, u64)>;
+type Indexed = (usize, Result<Runs, Error>);
+
+/// [`data_runs`] of many files, on up to 8 threads; results in input
+/// order, the first error (in input order) wins.
+pub fn data_runs_all(files: &[(&str, &Content)]) -> Result<Vec<Runs>, Error> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, 8);
+    if threads == 1 || files.len() < 64 {
+        return files.iter().map(|(p, c)| data_runs(c, p)).collect();
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let mut results: Vec<Option<Result<Runs, Error>>> = Vec::new();
+    results.resize_with(files.len(), || None);
+    let per_thread: Vec<Vec<Indexed>> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut out = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some((p, c)) = files.get(i) else { break };
+                        out.push((i, data_runs(c, p)));
+                    }
+                    out
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| w.join().unwrap_or_default())
+            .collect()
+    });
+    for (i, r) in per_thread.into_iter().flatten() {
+        results[i] = Some(r);
+    }
+    results
+        .into_iter()
+        .zip(files)
+        .map(|(r, (p, _))| {
+            r.unwrap_or_else(|| {
+                Err(Error::ContentChanged {
+                    path: p.to_string(),
+                    expected: 0,
+                })
+            })
+        })
+        .collect()
+}
+
 #[derive(Default)]
 struct RunBuilder {
     next_block: u64,
@@ -110,6 +162,18 @@ mod tests {
         for (bytes, want) in cases {
             let got = data_runs(&Content::from_bytes(bytes.clone()), "/x").expect("scan");
             assert_eq!(got, want, "{} bytes", bytes.len());
+        }
+    }
+
+    #[test]
+    fn parallel_scan_keeps_order() {
+        let contents: Vec<Content> = (0..200u8)
+            .map(|i| Content::from_bytes(pattern(&[i % 2, 1, 0, i % 3], 0)))
+            .collect();
+        let files: Vec<(&str, &Content)> = contents.iter().map(|c| ("/f", c)).collect();
+        let all = data_runs_all(&files).expect("scan");
+        for (c, got) in contents.iter().zip(all) {
+            assert_eq!(got, data_runs(c, "/f").expect("scan"));
         }
     }
 

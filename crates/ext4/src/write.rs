@@ -372,7 +372,8 @@ fn stream<W: Write + Seek>(
         let n_usize = usize::try_from(n).map_err(|_| changed())?;
         let avail_usize = usize::try_from(avail).map_err(|_| changed())?;
         out.fill_with(at + done, n_usize, |buf| {
-            let dst = &mut buf[..avail_usize];
+            let (dst, tail) = buf.split_at_mut(avail_usize);
+            tail.fill(0);
             match (content, &file) {
                 (Content::Inline(bytes), _) => {
                     let s = usize::try_from(off).map_err(|_| changed())?;
