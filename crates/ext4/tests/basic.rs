@@ -346,3 +346,20 @@ fn empty_tree_is_small_and_clean() {
         },
     );
 }
+
+#[test]
+fn write_to_any_seekable_writer() {
+    let t = sample_tree();
+    let o = opts(Mode::ReadOnly { slack_percent: 1 });
+    let plan = basalt_ext4::plan(&t, &o).expect("plan");
+    let cursor = plan.write(std::io::Cursor::new(Vec::new())).expect("write");
+    let bytes = cursor.into_inner();
+    assert_eq!(bytes.len() as u64, plan.size_bytes());
+    let dir = tempfile::tempdir().unwrap();
+    let img = dir.path().join("t.img");
+    write_image(&t, &o, &img);
+    assert!(
+        std::fs::read(&img).unwrap() == bytes,
+        "Cursor and File outputs differ"
+    );
+}
