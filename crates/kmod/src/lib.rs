@@ -14,6 +14,7 @@ mod decompress;
 mod depmod;
 mod elf;
 mod error;
+mod glob;
 mod graph;
 mod index;
 mod initramfs;

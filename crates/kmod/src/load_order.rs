@@ -6,6 +6,7 @@ use basalt_tree::Tree;
 
 use crate::depmod::{file_bytes, module_dir};
 use crate::error::KmodError;
+use crate::glob;
 use crate::names::{modname, normalize_name};
 
 struct DepFile {
@@ -56,6 +57,39 @@ fn parse_softdep_pre(bytes: &[u8]) -> HashMap<String, Vec<String>> {
     out
 }
 
+/// `alias <pattern> <module>` lines of modules.alias, in file order.
+fn parse_aliases(bytes: &[u8]) -> Vec<(String, String)> {
+    String::from_utf8_lossy(bytes)
+        .lines()
+        .filter_map(|l| {
+            let mut w = l.split_whitespace();
+            (w.next() == Some("alias")).then_some(())?;
+            Some((w.next()?.to_string(), w.next()?.to_string()))
+        })
+        .collect()
+}
+
+/// Module names for `name`: itself if it is a module, else every module
+/// with a matching alias (as modprobe resolves names).
+fn resolve(name: &str, dep: &DepFile, aliases: &[(String, String)]) -> Vec<String> {
+    let norm = normalize_name(name);
+    if dep.lines.contains_key(&norm) {
+        return vec![norm];
+    }
+    let mut out: Vec<String> = Vec::new();
+    // Like libkmod's alias index, compare with '-' and '_' made equal.
+    for (pattern, module) in aliases {
+        let Some(pattern) = crate::names::normalize_alias(pattern) else {
+            continue;
+        };
+        if glob::matches(&pattern, &norm) && !out.contains(module) && dep.lines.contains_key(module)
+        {
+            out.push(module.clone());
+        }
+    }
+    out
+}
+
 /// The absolute tree paths of `wanted` (module names) and everything they
 /// need, in an order that loads every module after its dependencies.
 /// Modules built into the kernel (modules.builtin) are skipped silently; a
@@ -75,6 +109,8 @@ pub fn load_order(tree: &Tree, kver: &str, wanted: &[&str]) -> Result<Vec<String
     let soft = parse_softdep_pre(
         &file_bytes(tree, &format!("{dir}/modules.softdep"))?.unwrap_or_default(),
     );
+    let aliases =
+        parse_aliases(&file_bytes(tree, &format!("{dir}/modules.alias"))?.unwrap_or_default());
     let builtin: HashSet<String> = file_bytes(tree, &format!("{dir}/modules.builtin"))?
         .map(|b| String::from_utf8_lossy(&b).lines().map(modname).collect())
         .unwrap_or_default();
@@ -82,24 +118,37 @@ pub fn load_order(tree: &Tree, kver: &str, wanted: &[&str]) -> Result<Vec<String
     let mut out: Vec<String> = Vec::new();
     let mut done: HashSet<String> = HashSet::new();
     let mut visiting: HashSet<String> = HashSet::new();
+    let ctx = Ctx {
+        dep: &dep,
+        soft: &soft,
+        aliases: &aliases,
+        dir: &dir,
+    };
     for w in wanted {
-        let name = normalize_name(w);
-        if !dep.lines.contains_key(&name) {
-            if builtin.contains(&name) {
+        let names = resolve(w, &dep, &aliases);
+        if names.is_empty() {
+            if builtin.contains(&normalize_name(w)) {
                 continue;
             }
             return Err(KmodError::UnknownModule(w.to_string()));
         }
-        add(&name, &dep, &soft, &dir, &mut out, &mut done, &mut visiting);
+        for name in names {
+            add(&name, &ctx, &mut out, &mut done, &mut visiting);
+        }
     }
     Ok(out)
 }
 
+struct Ctx<'a> {
+    dep: &'a DepFile,
+    soft: &'a HashMap<String, Vec<String>>,
+    aliases: &'a [(String, String)],
+    dir: &'a str,
+}
+
 fn add(
     name: &str,
-    dep: &DepFile,
-    soft: &HashMap<String, Vec<String>>,
-    dir: &str,
+    ctx: &Ctx<'_>,
     out: &mut Vec<String>,
     done: &mut HashSet<String>,
     visiting: &mut HashSet<String>,
@@ -107,18 +156,19 @@ fn add(
     if done.contains(name) || !visiting.insert(name.to_string()) {
         return;
     }
-    let Some((path, deps)) = dep.lines.get(name) else {
+    let Some((path, deps)) = ctx.dep.lines.get(name) else {
         return;
     };
-    for pre in soft.get(name).into_iter().flatten() {
-        if dep.lines.contains_key(pre) {
-            add(pre, dep, soft, dir, out, done, visiting);
+    // Pre-softdeps name modules or aliases (`crc32c`); missing ones are skipped.
+    for pre in ctx.soft.get(name).into_iter().flatten() {
+        for m in resolve(pre, ctx.dep, ctx.aliases) {
+            add(&m, ctx, out, done, visiting);
         }
     }
     // modules.dep lists users before what they use: load from the end.
     for d in deps.iter().rev() {
-        add(&modname(d), dep, soft, dir, out, done, visiting);
+        add(&modname(d), ctx, out, done, visiting);
     }
-    out.push(format!("{dir}/{path}"));
+    out.push(format!("{}/{path}", ctx.dir));
     done.insert(name.to_string());
 }

@@ -174,6 +174,11 @@ fn load_order_resolves_closure_and_softdeps() {
             format!("{d}/kernel/misc/lonely.ko"),
         ]
     );
+    // By alias, as modprobe resolves names.
+    assert_eq!(
+        load_order(&t, KVER, &["fs-mid"]).unwrap().last().unwrap(),
+        &format!("{d}/kernel/drivers/virtio/virtio-mid.ko.xz")
+    );
     assert!(
         load_order(&t, KVER, &["nonexistent"])
             .unwrap_err()
@@ -501,6 +506,17 @@ fn oracle_real_kernel() {
         std::fs::write(ours_dir.join(name), bytes_at(&t, &tree_dir, name)).unwrap();
     }
     compare(&ours, &theirs, &kver);
+    let set = initramfs_modules(&t, &kver, crate::BOOT_MODULES, true).unwrap();
+    let bytes: u64 = set.modules.iter().map(|m| m.content.len()).sum();
+    eprintln!(
+        "initramfs modules for BOOT_MODULES: {} files, {bytes} bytes uncompressed:\n{}",
+        set.modules.len(),
+        set.load_order
+    );
+    assert!(
+        set.load_order.contains("/dm-verity.ko\n"),
+        "dm-verity is a module on Debian"
+    );
     for m in [
         "virtio_blk",
         "nvme",
@@ -512,6 +528,26 @@ fn oracle_real_kernel() {
     ] {
         let a = show_depends(&ours, &kver, m);
         assert_eq!(a, show_depends(&theirs, &kver, m), "{m}");
+        // Our load order must be modprobe's, duplicates dropped.
+        let mut want: Vec<String> = Vec::new();
+        for line in a.lines() {
+            if let Some(p) = line.strip_prefix("insmod ROOT/lib/modules/") {
+                let rel = p
+                    .trim()
+                    .split_once('/')
+                    .map(|(_, r)| r.to_string())
+                    .unwrap_or_default();
+                if !want.contains(&rel) {
+                    want.push(rel);
+                }
+            }
+        }
+        let got: Vec<String> = load_order(&t, &kver, &[m])
+            .unwrap()
+            .into_iter()
+            .map(|p| p[tree_dir.len() + 1..].to_string())
+            .collect();
+        assert_eq!(got, want, "load order of {m} vs modprobe --show-depends");
         eprintln!("modprobe --show-depends {m} (our indexes):\n{a}");
     }
     std::fs::remove_dir_all(&ours).ok();
