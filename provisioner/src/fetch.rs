@@ -35,6 +35,9 @@ pub enum FetchError {
 /// Fetches resources with the plan's timeouts, proxy and CAs.
 pub struct Fetcher {
     agent: ureq::Agent,
+    /// Agent without proxy, for hosts in `no_proxy`.
+    direct: Option<ureq::Agent>,
+    no_proxy: Vec<String>,
 }
 
 impl Fetcher {
@@ -42,6 +45,8 @@ impl Fetcher {
     pub fn new() -> Self {
         Self::configure(&[], &Default::default(), &Default::default()).unwrap_or_else(|_| Fetcher {
             agent: ureq::Agent::new_with_defaults(),
+            direct: None,
+            no_proxy: Vec::new(),
         })
     }
 
@@ -51,22 +56,28 @@ impl Fetcher {
         timeouts: &crate::plan::Timeouts,
         proxy: &crate::plan::Proxy,
     ) -> Result<Self, FetchError> {
-        let mut b = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .max_redirects(10)
-            .timeout_global(Some(Duration::from_secs(
-                timeouts.http_total_s.unwrap_or(90),
-            )))
-            .timeout_recv_response(Some(Duration::from_secs(
-                timeouts.http_response_headers_s.unwrap_or(10),
-            )));
+        let base = || {
+            ureq::Agent::config_builder()
+                .http_status_as_error(false)
+                .max_redirects(10)
+                .timeout_global(Some(Duration::from_secs(
+                    timeouts.http_total_s.unwrap_or(90),
+                )))
+                .timeout_recv_response(Some(Duration::from_secs(
+                    timeouts.http_response_headers_s.unwrap_or(10),
+                )))
+        };
+        let mut b = base();
+        let mut has_proxy = false;
         if let Some(p) = proxy.https.as_ref().or(proxy.http.as_ref()) {
+            has_proxy = true;
             let p = ureq::Proxy::new(p).map_err(|e| FetchError::Invalid {
                 url: p.clone(),
                 msg: format!("bad proxy: {e}"),
             })?;
             b = b.proxy(Some(p));
         }
+        let mut tls = None;
         if !cas.is_empty() {
             let mut certs = Vec::new();
             for pem in cas {
@@ -82,14 +93,28 @@ impl Fetcher {
                     "no certificate found in the given PEM data".into(),
                 ));
             }
-            b = b.tls_config(
+            tls = Some(
                 ureq::tls::TlsConfig::builder()
                     .root_certs(ureq::tls::RootCerts::new_with_certs(&certs))
                     .build(),
             );
         }
+        let direct = if has_proxy && !proxy.no_proxy.is_empty() {
+            let mut d = base();
+            if let Some(tls) = tls.clone() {
+                d = d.tls_config(tls);
+            }
+            Some(d.build().new_agent())
+        } else {
+            None
+        };
+        if let Some(tls) = tls {
+            b = b.tls_config(tls);
+        }
         Ok(Fetcher {
             agent: b.build().new_agent(),
+            direct,
+            no_proxy: proxy.no_proxy.clone(),
         })
     }
 
@@ -162,14 +187,18 @@ impl Fetcher {
             url: url.to_string(),
             msg,
         };
+        let agent = match &self.direct {
+            Some(d) if bypass_proxy(url, &self.no_proxy) => d,
+            _ => &self.agent,
+        };
         let resp = if method == "PUT" {
-            let mut req = self.agent.put(url);
+            let mut req = agent.put(url);
             for (k, v) in headers {
                 req = req.header(k, v);
             }
             req.send_empty()
         } else {
-            let mut req = self.agent.get(url);
+            let mut req = agent.get(url);
             for (k, v) in headers {
                 req = req.header(k, v);
             }
@@ -203,6 +232,27 @@ impl Default for Fetcher {
     fn default() -> Self {
         Self::new()
     }
+}
+
+/// Host of an http(s) URL, without userinfo and port.
+fn host(url: &str) -> &str {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let auth = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let auth = auth.rsplit_once('@').map_or(auth, |(_, h)| h);
+    if let Some(v6) = auth.strip_prefix('[') {
+        return v6.split(']').next().unwrap_or("");
+    }
+    auth.split(':').next().unwrap_or("")
+}
+
+/// `noProxy` entries: `*`, exact hosts, or domain suffixes (`.example.org` or `example.org`).
+fn bypass_proxy(url: &str, no_proxy: &[String]) -> bool {
+    let h = host(url).to_ascii_lowercase();
+    no_proxy.iter().any(|n| {
+        let n = n.trim().to_ascii_lowercase();
+        let bare = n.trim_start_matches('.');
+        n == "*" || h == bare || h.ends_with(&format!(".{bare}"))
+    })
 }
 
 fn short(url: &str) -> String {
@@ -279,6 +329,25 @@ mod tests {
             hash,
             headers: vec![],
         }
+    }
+
+    #[test]
+    fn no_proxy_matching() {
+        let np = vec![
+            "localhost".to_string(),
+            ".internal".to_string(),
+            "10.0.0.1".to_string(),
+        ];
+        for (u, want) in [
+            ("http://localhost:8080/x", true),
+            ("https://a.b.internal/x", true),
+            ("http://user@10.0.0.1/x", true),
+            ("http://example.org/x", false),
+            ("http://notinternal/x", false),
+        ] {
+            assert_eq!(bypass_proxy(u, &np), want, "{u}");
+        }
+        assert!(bypass_proxy("http://x/", &["*".to_string()]));
     }
 
     #[test]

@@ -12,12 +12,15 @@ use std::collections::HashMap;
 pub struct Loc {
     pub key: Option<(usize, usize)>,
     pub value: (usize, usize),
+    /// The value is the literal `null`.
+    pub null: bool,
 }
 
 /// Path → location for every value in a JSON document.
 #[derive(Debug, Default)]
 pub struct LocationMap {
     map: HashMap<String, Loc>,
+    root_object: bool,
 }
 
 impl LocationMap {
@@ -30,8 +33,22 @@ impl LocationMap {
             map: HashMap::new(),
         };
         s.skip_ws();
+        let root_object = s.peek() == Some('{');
         let _ = s.value(String::new(), None);
-        LocationMap { map: s.map }
+        LocationMap {
+            map: s.map,
+            root_object,
+        }
+    }
+
+    /// Whether `path` appears with a non-null value.
+    pub fn contains(&self, path: &str) -> bool {
+        self.map.get(path).is_some_and(|l| !l.null)
+    }
+
+    /// Whether the document is a JSON object.
+    pub fn root_is_object(&self) -> bool {
+        self.root_object
     }
 
     /// Location of the value at `path`, falling back to the closest ancestor.
@@ -99,7 +116,15 @@ impl Scanner {
 
     fn value(&mut self, path: String, key: Option<(usize, usize)>) -> Option<()> {
         let here = (self.line, self.col);
-        self.map.insert(path.clone(), Loc { key, value: here });
+        let null = self.chars.get(self.pos..self.pos + 4) == Some(&['n', 'u', 'l', 'l'][..]);
+        self.map.insert(
+            path.clone(),
+            Loc {
+                key,
+                value: here,
+                null,
+            },
+        );
         match self.peek()? {
             '{' => {
                 self.bump();

@@ -4,7 +4,9 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(body) = std::str::from_utf8(data) else { return };
+    let Ok(body) = std::str::from_utf8(data) else {
+        return;
+    };
     let text = format!("#cloud-config\n{body}");
     let lines = text.lines().count().max(1);
     match basalt_provisioner::cloudconfig::parse(&text) {

@@ -94,7 +94,10 @@ pub fn apply(plan: &Plan, root: &Path, opts: &Options) -> Result<Outcome, ApplyE
             ..Default::default()
         });
     }
-    let result = run(plan, &mut r, opts);
+    let result = run(plan, &mut r, opts).and_then(|out| {
+        r.flush()?;
+        Ok(out)
+    });
     match result {
         Ok(out) => {
             r.commit()?;

@@ -7,16 +7,19 @@
 //! relative to that directory fd with no-follow semantics (O_NOFOLLOW, rename,
 //! AT_SYMLINK_NOFOLLOW), so a symlink there is replaced, never followed.
 //!
-//! Atomicity: files are written to a temp file, fsynced and renamed into place.
+//! Atomicity: files are written to temp files next to their targets; `flush`
+//! makes them durable with one syncfs (the batched form of fsync-per-file),
+//! renames them into place and syncs again.
 //! Every change is logged; `rollback` undoes them in reverse order and `commit`
 //! drops the backups.
 
 use rustix::fs::{
-    AtFlags, FileType, Mode, OFlags, ResolveFlags, Stat, chmodat, chownat, fchmod, fchown, fsync,
-    linkat, mkdirat, openat, openat2, readlinkat, renameat, statat, symlinkat, unlinkat,
+    AtFlags, FileType, Mode, OFlags, ResolveFlags, Stat, chmodat, chownat, fchmod, fchown, linkat,
+    mkdirat, openat, openat2, readlinkat, renameat, statat, symlinkat, syncfs, unlinkat,
 };
 use rustix::fs::{Gid, Uid};
 use rustix::io::Errno;
+use std::collections::{HashMap, HashSet};
 use std::io::{Read, Write};
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
@@ -66,10 +69,24 @@ enum Undo {
     },
 }
 
+/// A file written to its temp name, renamed into place by `flush`.
+struct Pending {
+    path: String,
+    tmp: String,
+    mode: u32,
+    uid: u32,
+    gid: u32,
+    live: bool,
+}
+
 pub struct Root {
     fd: OwnedFd,
     pub path: PathBuf,
     undo: Vec<Undo>,
+    pending: Vec<Pending>,
+    pending_idx: HashMap<String, usize>,
+    /// Directories known to exist (created or checked in this run).
+    known_dirs: HashSet<String>,
 }
 
 /// Split "/a/b/c" into ("/a/b", "c").
@@ -103,6 +120,9 @@ impl Root {
             fd,
             path: path.to_path_buf(),
             undo: Vec::new(),
+            pending: Vec::new(),
+            pending_idx: HashMap::new(),
+            known_dirs: HashSet::new(),
         })
     }
 
@@ -118,8 +138,35 @@ impl Root {
         .map_err(fe("opening directory", path))
     }
 
+    fn pending(&self, path: &str) -> Option<&Pending> {
+        self.pending_idx
+            .get(path)
+            .map(|i| &self.pending[*i])
+            .filter(|p| p.live)
+    }
+
+    /// Forget a pending write to `path` (its temp file is removed).
+    fn drop_pending(&mut self, path: &str) -> Result<(), FsError> {
+        if let Some(i) = self.pending_idx.remove(path) {
+            if self.pending[i].live {
+                self.pending[i].live = false;
+                let (parent, _) = split(path);
+                let d = self.dir(parent)?;
+                let _ = unlinkat(&d, self.pending[i].tmp.as_str(), AtFlags::empty());
+            }
+        }
+        Ok(())
+    }
+
     /// lstat of `path`; None when absent. Parent components resolve in root.
     pub fn node(&self, path: &str) -> Result<Option<Node>, FsError> {
+        if let Some(p) = self.pending(path) {
+            return Ok(Some(Node::File {
+                mode: p.mode,
+                uid: p.uid,
+                gid: p.gid,
+            }));
+        }
         let (parent, name) = split(path);
         let d = match self.dir(parent) {
             Ok(d) => d,
@@ -181,16 +228,28 @@ impl Root {
 
     /// Read a file (following symlinks inside the root); None when absent.
     pub fn read(&self, path: &str) -> Result<Option<Vec<u8>>, FsError> {
-        let fd = match openat2(
-            &self.fd,
-            path,
-            OFlags::RDONLY | OFlags::CLOEXEC,
-            Mode::empty(),
-            ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
-        ) {
-            Ok(fd) => fd,
-            Err(Errno::NOENT) => return Ok(None),
-            Err(e) => return Err(fe("opening", path)(e)),
+        let fd = if let Some(p) = self.pending(path) {
+            let (parent, _) = split(path);
+            let d = self.dir(parent)?;
+            openat(
+                &d,
+                p.tmp.as_str(),
+                OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                Mode::empty(),
+            )
+            .map_err(fe("opening", path))?
+        } else {
+            match openat2(
+                &self.fd,
+                path,
+                OFlags::RDONLY | OFlags::CLOEXEC,
+                Mode::empty(),
+                ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
+            ) {
+                Ok(fd) => fd,
+                Err(Errno::NOENT) => return Ok(None),
+                Err(e) => return Err(fe("opening", path)(e)),
+            }
         };
         let mut f = std::fs::File::from(fd);
         let mut buf = Vec::new();
@@ -214,9 +273,15 @@ impl Root {
             };
             cur.push('/');
             cur.push_str(comp);
+            if self.known_dirs.contains(&cur) {
+                continue;
+            }
             // Already a directory (symlinks resolved inside the root)?
             match self.dir(&cur) {
-                Ok(_) => continue,
+                Ok(_) => {
+                    self.known_dirs.insert(cur.clone());
+                    continue;
+                }
                 Err(e) if matches!(e.source.raw_os_error(), Some(2 | 20)) => {}
                 Err(e) => return Err(e),
             }
@@ -250,6 +315,7 @@ impl Root {
             chmodat(&d, comp, mode(m), AtFlags::empty()).map_err(fe("chmod", &cur))?;
             let (u, g) = ids(uid, gid);
             chownat(&d, comp, u, g, AtFlags::SYMLINK_NOFOLLOW).map_err(fe("chown", &cur))?;
+            self.known_dirs.insert(cur.clone());
         }
         Ok(())
     }
@@ -263,6 +329,13 @@ impl Root {
             Err(e) => return Err(fe("stat", &full)(e)),
             Ok(_) => {}
         }
+        let full_norm = if parent == "/" {
+            format!("/{name}")
+        } else {
+            full.clone()
+        };
+        self.known_dirs
+            .retain(|k| !(k == &full_norm || k.starts_with(&format!("{full_norm}/"))));
         remove_tree(d, &backup).map_err(fe("removing stale backup", &full))?;
         renameat(d, name, d, &backup).map_err(fe("moving aside", &full))?;
         self.undo.push(Undo::Replaced {
@@ -273,8 +346,10 @@ impl Root {
         Ok(true)
     }
 
-    /// Write a regular file atomically (temp, fsync, rename). An existing
-    /// node at `path` (file, symlink, or with `replace_any` anything) is replaced.
+    /// Write a regular file atomically: the data goes to a temp file next to
+    /// `path` now; `flush` makes all temp files durable (syncfs) and renames
+    /// them into place, replacing whatever node is at `path` (never following it).
+    /// Until then `read` and `node` see the pending file.
     pub fn write_file(
         &mut self,
         path: &str,
@@ -283,6 +358,7 @@ impl Root {
         uid: u32,
         gid: u32,
     ) -> Result<(), FsError> {
+        self.drop_pending(path)?;
         let (parent, name) = split(path);
         let d = self.dir(parent)?;
         let tmp = format!(".{name}.basalt-tmp");
@@ -304,27 +380,78 @@ impl Root {
                 path: path.to_string(),
                 source,
             })?;
-            fsync(&f).map_err(fe("fsync", path))?;
             Ok(())
         })();
         if let Err(e) = res {
             let _ = unlinkat(&d, tmp.as_str(), AtFlags::empty());
             return Err(e);
         }
-        let existed = self.backup(&d, parent, name)?;
-        renameat(&d, tmp.as_str(), &d, name).map_err(fe("renaming into place", path))?;
-        if !existed {
-            self.undo.push(Undo::Created {
-                parent: parent.to_string(),
-                name: name.to_string(),
-                dir: false,
-            });
+        self.pending_idx
+            .insert(path.to_string(), self.pending.len());
+        self.pending.push(Pending {
+            path: path.to_string(),
+            tmp,
+            mode: m,
+            uid,
+            gid,
+            live: true,
+        });
+        Ok(())
+    }
+
+    /// Make every pending file durable (one syncfs), rename them into place in
+    /// write order, and sync again. On error, call `rollback`.
+    pub fn flush(&mut self) -> Result<(), FsError> {
+        if self.pending.iter().all(|p| !p.live) {
+            self.pending.clear();
+            self.pending_idx.clear();
+            return Ok(());
         }
+        let rootp = self.path.display().to_string();
+        let rw = openat(
+            rustix::fs::CWD,
+            &self.path,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(fe("opening root", &rootp))?;
+        syncfs(&rw).map_err(fe("syncing filesystem of", &rootp))?;
+        let pending = std::mem::take(&mut self.pending);
+        self.pending_idx.clear();
+        let mut iter = pending.into_iter();
+        while let Some(p) = iter.next() {
+            if !p.live {
+                continue;
+            }
+            let r = (|| {
+                let (parent, name) = split(&p.path);
+                let d = self.dir(parent)?;
+                let existed = self.backup(&d, parent, name)?;
+                renameat(&d, p.tmp.as_str(), &d, name)
+                    .map_err(fe("renaming into place", &p.path))?;
+                if !existed {
+                    self.undo.push(Undo::Created {
+                        parent: parent.to_string(),
+                        name: name.to_string(),
+                        dir: false,
+                    });
+                }
+                Ok(())
+            })();
+            if let Err(e) = r {
+                // Put the rest back so rollback removes their temp files.
+                self.pending.push(p);
+                self.pending.extend(iter);
+                return Err(e);
+            }
+        }
+        syncfs(&rw).map_err(fe("syncing filesystem of", &rootp))?;
         Ok(())
     }
 
     /// Create (or replace) a symlink; the target is stored as given.
     pub fn symlink(&mut self, path: &str, target: &str, uid: u32, gid: u32) -> Result<(), FsError> {
+        self.drop_pending(path)?;
         let (parent, name) = split(path);
         let d = self.dir(parent)?;
         let existed = self.backup(&d, parent, name)?;
@@ -343,7 +470,12 @@ impl Root {
 
     /// Create (or replace) a hard link to `target` (a path inside the root).
     pub fn hardlink(&mut self, path: &str, target: &str) -> Result<(), FsError> {
+        self.drop_pending(path)?;
         let (tp, tn) = split(target);
+        let tn = self
+            .pending(target)
+            .map_or(tn.to_string(), |p| p.tmp.clone());
+        let tn = tn.as_str();
         let td = self.dir(tp)?;
         let (parent, name) = split(path);
         let d = self.dir(parent)?;
@@ -361,6 +493,7 @@ impl Root {
 
     /// Remove whatever is at `path` (moved aside until commit).
     pub fn remove(&mut self, path: &str) -> Result<(), FsError> {
+        self.drop_pending(path)?;
         let (parent, name) = split(path);
         let d = self.dir(parent)?;
         self.backup(&d, parent, name)?;
@@ -388,6 +521,7 @@ impl Root {
 
     /// Keep every change: delete the backups.
     pub fn commit(mut self) -> Result<(), FsError> {
+        self.flush()?;
         for u in std::mem::take(&mut self.undo) {
             if let Undo::Replaced { parent, backup, .. } = u {
                 let d = self.dir(&parent)?;
@@ -400,6 +534,15 @@ impl Root {
     /// Undo every change, newest first. Best effort; returns the first error.
     pub fn rollback(mut self) -> Result<(), FsError> {
         let mut first = None;
+        for p in std::mem::take(&mut self.pending) {
+            if p.live {
+                let (parent, _) = split(&p.path);
+                if let Ok(d) = self.dir(parent) {
+                    let _ = unlinkat(&d, p.tmp.as_str(), AtFlags::empty());
+                }
+            }
+        }
+        self.pending_idx.clear();
         for u in std::mem::take(&mut self.undo).into_iter().rev() {
             let r = (|| -> Result<(), FsError> {
                 match u {

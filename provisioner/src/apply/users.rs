@@ -140,14 +140,16 @@ impl Db {
         self.group.iter().find(|g| g.name == name).map(|g| g.gid)
     }
 
-    fn free_id(&self, system: bool, used: impl Fn(u32) -> bool) -> Result<u32, UserError> {
+    /// Next free id: users above the highest used id in UID_MIN..=UID_MAX
+    /// (or the lowest gap when that is full), system accounts downwards.
+    fn free_id(&self, system: bool, ids: impl Iterator<Item = u32>) -> Result<u32, UserError> {
+        let used: std::collections::BTreeSet<u32> = ids.collect();
         if system {
-            (SYS_MIN..=SYS_MAX).rev().find(|i| !used(*i))
+            (SYS_MIN..=SYS_MAX).rev().find(|i| !used.contains(i))
         } else {
-            let max = (UID_MIN..=UID_MAX).filter(|i| used(*i)).max();
-            match max {
-                Some(m) if m < UID_MAX => Some(m + 1),
-                Some(_) => (UID_MIN..=UID_MAX).find(|i| !used(*i)),
+            match used.range(UID_MIN..=UID_MAX).next_back() {
+                Some(&m) if m < UID_MAX => Some(m + 1),
+                Some(_) => (UID_MIN..=UID_MAX).find(|i| !used.contains(i)),
                 None => Some(UID_MIN),
             }
         }
@@ -201,7 +203,7 @@ impl Db {
                 )));
             }
             Some(x) => x,
-            None => self.free_id(g.system, |i| self.gid_used(i))?,
+            None => self.free_id(g.system, self.group.iter().map(|e| e.gid))?,
         };
         self.add_group(&g.name, gid, g.password_hash.as_deref());
         Ok(())
@@ -267,7 +269,7 @@ impl Db {
                     )));
                 }
                 Some(x) => x,
-                None => self.free_id(u.system, |i| self.uid_used(i))?,
+                None => self.free_id(u.system, self.passwd.iter().map(|e| e.uid))?,
             };
             let gid = match primary {
                 Some(g) => g,
@@ -279,7 +281,7 @@ impl Db {
                         )));
                     }
                     let gid = if self.gid_used(uid) {
-                        self.free_id(u.system, |i| self.gid_used(i))?
+                        self.free_id(u.system, self.group.iter().map(|e| e.gid))?
                     } else {
                         uid
                     };

@@ -642,6 +642,12 @@ fn passwd(pw: &ign::Passwd, plan: &mut Plan, ctx: &mut Ctx) {
                 format!("duplicate user {:?}", u.name),
             );
         }
+        if u.no_user_group == Some(true) {
+            ctx.err(
+                &format!("{cp}.noUserGroup"),
+                "noUserGroup is not supported by Basalt (set primaryGroup instead)",
+            );
+        }
         if u.should_exist == Some(false) {
             ctx.err(
                 &format!("{cp}.shouldExist"),

@@ -76,29 +76,14 @@ pub fn from_config(
 /// JSON syntax, then typed parsing of the declared version, then up-conversion to 3.6.
 fn parse_typed(text: &str, locs: &LocationMap) -> Result<(ign::Config, Report), Report> {
     let mut report = Report::default();
-    let value: serde_json::Value = match serde_json::from_str(text) {
-        Ok(v) => v,
-        Err(e) => {
-            report.push(Diagnostic::error(
-                e.line(),
-                e.column(),
-                None,
-                format!("invalid JSON: {e}"),
-            ));
-            return Err(report);
-        }
-    };
-    if !value.is_object() {
+    if !locs.root_is_object() {
         report.push(Diagnostic::error(1, 1, None, "config is not a JSON object"));
         return Err(report);
     }
     // Refuse unsupported sections loudly, whatever their contents.
     for key in ["luks", "raid"] {
-        if value
-            .pointer(&format!("/storage/{key}"))
-            .is_some_and(|v| !v.is_null())
-        {
-            let p = format!("storage.{key}");
+        let p = format!("storage.{key}");
+        if locs.contains(&p) {
             let (l, c) = locs.key_pos(&p);
             report.push(Diagnostic::error(
                 l,
@@ -108,8 +93,7 @@ fn parse_typed(text: &str, locs: &LocationMap) -> Result<(ign::Config, Report), 
             ));
         }
     }
-    let version_str = value.pointer("/ignition/version").and_then(|v| v.as_str());
-    if version_str.is_none() {
+    if !locs.contains("ignition.version") {
         let (l, c) = locs.value_pos("ignition");
         report.push(Diagnostic::error(
             l,
@@ -135,6 +119,14 @@ fn parse_typed(text: &str, locs: &LocationMap) -> Result<(ign::Config, Report), 
                     format!("unsupported Ignition config version {v} (supported: 3.0.0 to 3.6.0)")
                 }
                 ignition_config::Error::InvalidVersion(v) => format!("invalid config version: {v}"),
+                ignition_config::Error::Serialization(se)
+                    if matches!(
+                        se.classify(),
+                        serde_json::error::Category::Syntax | serde_json::error::Category::Eof
+                    ) =>
+                {
+                    format!("invalid JSON: {se}")
+                }
                 other => format!("invalid config: {other}"),
             };
             report.push(Diagnostic::error(l, c, path, msg));
@@ -154,18 +146,20 @@ fn parse_typed(text: &str, locs: &LocationMap) -> Result<(ign::Config, Report), 
             format!("unknown key {p:?} (ignored by this config version)"),
         ));
     }
-    let v36 = serde_json::to_value(&cfg)
-        .and_then(serde_json::from_value::<ign::Config>)
-        .map_err(|e| {
+    // 3.x versions only add fields: a config of any version reads losslessly as 3.6.
+    let v36 = match cfg {
+        ignition_config::Config::V3_6(c) => c,
+        _ => serde_json::from_str::<ign::Config>(text).map_err(|e| {
             let mut r = report.clone();
             r.push(Diagnostic::error(
-                1,
-                1,
+                e.line(),
+                e.column(),
                 None,
-                format!("converting the config to version 3.6: {e}"),
+                format!("reading the config as version 3.6: {e}"),
             ));
             r
-        })?;
+        })?,
+    };
     if report.has_errors() {
         return Err(report);
     }

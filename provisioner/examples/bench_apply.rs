@@ -1,0 +1,117 @@
+//! Benchmark: apply a generated Ignition config with 1,000 files, 100 units
+//! and 50 users into a temp root; parse and validate a ~1 MiB config.
+//! Targets (issue 4): <= 150 ms and <= 20 ms.
+//!
+//! Run: `cargo run --release -p basalt-provisioner --example bench_apply [-- ROOT_PARENT]`
+//! ROOT_PARENT defaults to the system temp dir (put it on the disk you care about).
+
+use basalt_provisioner::apply::{self, Options};
+use basalt_provisioner::fetch::{Fetcher, resolve_plan};
+use basalt_provisioner::userdata;
+use serde_json::json;
+use std::time::{Duration, Instant};
+
+fn apply_config() -> String {
+    let files: Vec<_> = (0..1000)
+        .map(|i| {
+            json!({
+                "path": format!("/srv/bench/d{:02}/f{i:04}", i % 50),
+                "contents": {"source": format!("data:,file%20{i}%0A")},
+                "mode": 0o640,
+                "user": {"name": format!("user{:02}", i % 50)},
+            })
+        })
+        .collect();
+    let units: Vec<_> = (0..100)
+        .map(|i| {
+            json!({
+                "name": format!("bench{i:03}.service"),
+                "enabled": i % 2 == 0,
+                "contents": format!("[Unit]\nDescription=bench {i}\n[Service]\nExecStart=/bin/true\n[Install]\nWantedBy=multi-user.target\n"),
+                "dropins": [{"name": "10-env.conf", "contents": "[Service]\nEnvironment=A=1\n"}],
+            })
+        })
+        .collect();
+    let users: Vec<_> = (0..50)
+        .map(|i| json!({"name": format!("user{i:02}"), "sshAuthorizedKeys": [format!("ssh-ed25519 AAAA{i} u{i}")]}))
+        .collect();
+    json!({
+        "ignition": {"version": "3.4.0"},
+        "storage": {"files": files},
+        "systemd": {"units": units},
+        "passwd": {"users": users},
+    })
+    .to_string()
+}
+
+/// About 1 MiB of config: files with inline data URLs of ~1 KiB each.
+fn big_config() -> String {
+    let payload = "x".repeat(1000);
+    let files: Vec<_> = (0..1000)
+        .map(|i| json!({"path": format!("/big/{i}"), "contents": {"source": format!("data:,{payload}")}, "mode": 420}))
+        .collect();
+    serde_json::to_string_pretty(
+        &json!({"ignition": {"version": "3.4.0"}, "storage": {"files": files}}),
+    )
+    .unwrap_or_default()
+}
+
+fn fake_root(parent: &std::path::Path) -> tempfile::TempDir {
+    let t = tempfile::tempdir_in(parent).expect("creating temp root");
+    let r = t.path();
+    std::fs::create_dir_all(r.join("etc")).expect("mkdir etc");
+    std::fs::write(r.join("etc/passwd"), "root:x:0:0:root:/root:/bin/bash\n").expect("passwd");
+    std::fs::write(r.join("etc/group"), "root:x:0:\n").expect("group");
+    std::fs::write(r.join("etc/shadow"), "root:*:19000:0:99999:7:::\n").expect("shadow");
+    std::fs::write(r.join("etc/gshadow"), "root:*::\n").expect("gshadow");
+    t
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn main() {
+    let parent = std::env::args()
+        .nth(1)
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(std::env::temp_dir);
+    let cfg = apply_config();
+    let f = Fetcher::new();
+    let mut apply_times = Vec::new();
+    for _ in 0..5 {
+        let root = fake_root(&parent);
+        let t0 = Instant::now();
+        let loaded = userdata::load_str(&cfg).expect("bench config is valid");
+        let plan = userdata::assemble(loaded, &f).expect("assemble");
+        let plan = resolve_plan(plan, &f).expect("resolve");
+        let opts = Options {
+            now: Some(0),
+            source: "bench".into(),
+            format: "ignition".into(),
+            warnings: vec![],
+        };
+        apply::apply(&plan, root.path(), &opts).expect("apply");
+        apply_times.push(t0.elapsed());
+    }
+    let big = big_config();
+    let mut parse_times = Vec::new();
+    for _ in 0..10 {
+        let t0 = Instant::now();
+        let r = userdata::validate_str(&big);
+        assert!(!r.has_errors());
+        parse_times.push(t0.elapsed());
+    }
+    let (a, p) = (median(apply_times), median(parse_times));
+    println!(
+        "apply 1000 files / 100 units / 50 users: {:.1} ms (target <= 150 ms) [root under {}]",
+        a.as_secs_f64() * 1e3,
+        parent.display()
+    );
+    println!(
+        "parse+validate {} KiB config:        {:.1} ms (target <= 20 ms)",
+        big.len() / 1024,
+        p.as_secs_f64() * 1e3
+    );
+}
