@@ -288,13 +288,13 @@ fn read_tar_named<R: Read>(
     Ok(report)
 }
 
-enum PlaceError {
+pub(crate) enum PlaceError {
     Tree(basalt_tree::TreeError),
     Root(&'static str),
 }
 
 /// Put `new` at `key`, applying the replacement rules.
-fn place(
+pub(crate) fn place(
     tree: &mut Tree,
     key: &str,
     new: Entry,
