@@ -186,7 +186,8 @@ mod tests {
             "/usr/bin/ls",
         ];
         // (excludes, keep, paths that must remain, paths that must be gone)
-        let cases: Vec<(Vec<&str>, Vec<&str>, Vec<&str>, Vec<&str>)> = vec![
+        type Case<'a> = (Vec<&'a str>, Vec<&'a str>, Vec<&'a str>, Vec<&'a str>);
+        let cases: Vec<Case> = vec![
             (
                 vec!["/usr/share/doc/**", "/usr/share/man/**"],
                 vec!["/usr/share/doc/*/copyright"],

@@ -65,7 +65,8 @@ mod tests {
                 .map(|(a, b)| (a.to_string(), b.to_string()))
                 .collect::<BTreeMap<_, _>>()
         };
-        let cases: Vec<(BTreeMap<String, String>, Result<&str, &str>)> = vec![
+        type Case<'a> = (BTreeMap<String, String>, Result<&'a str, &'a str>);
+        let cases: Vec<Case> = vec![
             (
                 m(&[
                     ("ID", "basalt"),

@@ -12,7 +12,7 @@
 //! install order, so the result is the same as a sequential unpack.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, mpsc};
 
@@ -34,7 +34,7 @@ struct Unpacked {
     report: UnpackReport,
 }
 
-fn unpack_one(name: &str, path: &PathBuf, store: &ContentStore) -> Result<Unpacked> {
+fn unpack_one(name: &str, path: &Path, store: &ContentStore) -> Result<Unpacked> {
     let pkg = DebPackage::open(path).with_context(|| format!("reading package {name}"))?;
     let declared = pkg.name().unwrap_or_default();
     if declared != name {
