@@ -231,6 +231,29 @@ impl Tree {
         }
     }
 
+    /// A new tree rooted at `dir`: `dir/x` becomes `/x`, hard link targets
+    /// are re-keyed, and `dir` itself becomes the root (keeping its mode,
+    /// owner and time). Hard links to files outside `dir` are an error.
+    pub fn subtree(&self, dir: &str) -> Result<Tree, TreeError> {
+        let key = normalize(dir)?;
+        let mut out = Tree::new();
+        if let Some(root) = self.entries.get(&key) {
+            out.entries.insert("/".to_string(), root.clone());
+        }
+        let strip = if key == "/" { 0 } else { key.len() };
+        for (k, e) in self.descendants(&key) {
+            let mut e = e.clone();
+            if let Kind::HardLink(t) = &e.kind {
+                if !t.starts_with(&format!("{key}/")) {
+                    return Err(TreeError::BadHardLink { path: k.to_string(), target: t.clone() });
+                }
+                e.kind = Kind::HardLink(t[strip..].to_string());
+            }
+            out.entries.insert(k[strip..].to_string(), e);
+        }
+        Ok(out)
+    }
+
     /// Sum of regular file sizes (hard links counted once).
     pub fn content_bytes(&self) -> u64 {
         self.entries
@@ -307,6 +330,21 @@ mod tests {
         assert!(t.contains("/usr"));
         t.insert("/hl", Entry { kind: Kind::HardLink("/usr/bin/ls".into()), ..Entry::dir(0o755) }).unwrap();
         assert!(t.validate().is_err());
+    }
+
+    #[test]
+    fn subtree_rekeys() {
+        let mut t = sample();
+        t.insert("/usr/bin/hl", Entry { kind: Kind::HardLink("/usr/bin/ls".into()), ..Entry::dir(0o755) })
+            .unwrap();
+        let s = t.subtree("/usr").unwrap();
+        assert!(s.contains("/bin/ls"));
+        assert!(!s.contains("/usr"));
+        assert_eq!(s.get("/bin/hl").unwrap().kind, Kind::HardLink("/bin/ls".into()));
+        assert_eq!(s.validate(), Ok(()));
+        t.insert("/outside", Entry { kind: Kind::HardLink("/usr/bin/ls".into()), ..Entry::dir(0o755) }).unwrap();
+        t.insert("/usr/in", Entry { kind: Kind::HardLink("/outside".into()), ..Entry::dir(0o755) }).unwrap();
+        assert!(t.subtree("/usr").is_err());
     }
 
     #[test]

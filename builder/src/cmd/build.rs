@@ -1,0 +1,116 @@
+//! `basalt build`: profile in, artifacts and manifest.json out.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+
+use crate::cli::{BuildArgs, Format};
+use crate::log;
+use crate::manifest::{Manifest, ManifestPackage};
+use crate::output;
+use crate::profile::{Overrides, Profile};
+use crate::stages::{fetch, resolve, tree};
+
+pub fn run(args: &BuildArgs) -> Result<()> {
+    let p = &args.profile;
+    let profile = Profile::load(
+        p.profile.as_deref(),
+        &Overrides {
+            version: args.image_version.clone(),
+            mirror: p.mirror.clone(),
+        },
+    )?;
+    log::step(&format!(
+        "building {} {} ({})",
+        profile.name,
+        profile.version,
+        profile.files[0].display()
+    ));
+    let cache = resolve::open_cache()?;
+    let set = resolve::package_set(&profile, p, &cache)?;
+    let debs = fetch::fetch(&profile, &set, &cache, p.offline)?;
+    let epoch = tree::source_date_epoch(set.lock.release_date)?;
+
+    std::fs::create_dir_all(&args.output)
+        .with_context(|| format!("creating {}", args.output.display()))?;
+    let work = WorkDir::new(&args.output)?;
+    let store = basalt_tree::ContentStore::new(work.path.join("store"))
+        .context("creating the content store")?;
+    let built = tree::build_tree(&profile, debs, &store, &work.path.join("overlays"), epoch)?;
+
+    let mut manifest = Manifest {
+        name: profile.name.clone(),
+        version: profile.version.clone(),
+        profile: serde_json::to_value(&profile).context("serialising the profile")?,
+        source_date_epoch: epoch,
+        packages: set
+            .lock
+            .packages
+            .iter()
+            .map(|p| ManifestPackage {
+                name: p.name.clone(),
+                version: p.version.clone(),
+                sha256: p.sha256.clone(),
+            })
+            .collect(),
+        kernels: built.kernels.clone(),
+        files: built.tree.len(),
+        size: built.tree.content_bytes(),
+        artifacts: Vec::new(),
+        partitions: Vec::new(),
+        usr: Default::default(),
+    };
+    let mut formats = args.format.clone();
+    formats.sort_by_key(|f| f.name());
+    formats.dedup();
+    for f in formats {
+        match f {
+            Format::Tar => output::tar::write(&profile, &built.tree, &args.output, &mut manifest)?,
+            Format::Raw | Format::RawXz | Format::Qcow2 => output::disk::write(
+                &profile,
+                &built,
+                f,
+                &args.output,
+                &work.path,
+                epoch,
+                &mut manifest,
+            )?,
+        }
+    }
+    manifest.write(&args.output)?;
+    for a in &manifest.artifacts {
+        log::step(&format!(
+            "wrote {} ({})",
+            args.output.join(&a.file).display(),
+            crate::profile::size::human(a.size)
+        ));
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&manifest)?);
+    } else {
+        for a in &manifest.artifacts {
+            println!("{}", args.output.join(&a.file).display());
+        }
+    }
+    Ok(())
+}
+
+/// Scratch space inside OUTDIR (same filesystem as the artifacts, so
+/// renames are atomic), removed when the build ends, successful or not.
+struct WorkDir {
+    path: std::path::PathBuf,
+}
+
+impl WorkDir {
+    fn new(out: &Path) -> Result<WorkDir> {
+        let path = out.join(format!(".basalt-work-{}", std::process::id()));
+        std::fs::create_dir_all(&path).with_context(|| format!("creating {}", path.display()))?;
+        Ok(WorkDir { path })
+    }
+}
+
+impl Drop for WorkDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}

@@ -1,0 +1,6 @@
+//! One module per subcommand.
+
+pub mod build;
+pub mod lock;
+pub mod packages;
+pub mod profile;

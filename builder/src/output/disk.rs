@@ -1,0 +1,291 @@
+//! Raw, raw.xz and qcow2 disk images: the GPT layout, the ESP, the /usr
+//! slot with its dm-verity hash tree, OEM and ROOT.
+//!
+//! The layout is planned completely (every filesystem sized, every
+//! partition placed) before the first byte is written; a tree that does not
+//! fit its slot fails here, with nothing on disk.
+
+use std::fs::File;
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use basalt_gpt::{Attributes, DiskLayout, Guid, PartSize, PartSpec, guid_from_seed, types};
+
+use super::region::Region;
+use super::split::split;
+use crate::atomic::TempFile;
+use crate::cli::Format;
+use crate::log;
+use crate::manifest::{Artifact, Manifest};
+use crate::profile::Profile;
+use crate::profile::size::human;
+use crate::stages::tree::Assembled;
+
+/// GPT entry numbers of the partitions (Flatcar's numbering).
+pub const PART_ESP: u32 = 1;
+pub const PART_BIOS: u32 = 2;
+pub const PART_USR_A: u32 = 3;
+pub const PART_USR_B: u32 = 4;
+pub const PART_OEM: u32 = 6;
+pub const PART_ROOT: u32 = 9;
+
+/// Free space left in the read-only /usr filesystem, in percent.
+const USR_SLACK_PERCENT: u32 = 2;
+
+/// Derive 16 identity bytes (filesystem UUIDs, hash seeds) from the seed.
+fn seeded(seed: &str, label: &str) -> [u8; 16] {
+    guid_from_seed(seed.as_bytes(), label).0
+}
+
+/// The dm-verity salt: 32 bytes from the seed.
+fn verity_salt(seed: &str) -> Vec<u8> {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(format!("basalt-verity-salt\0{seed}")).to_vec()
+}
+
+pub fn write(
+    profile: &Profile,
+    built: &Assembled,
+    format: Format,
+    out: &Path,
+    work: &Path,
+    epoch: i64,
+    manifest: &mut Manifest,
+) -> Result<()> {
+    let raw_name = format!("{}.img", profile.name);
+    let raw_dest = out.join(&raw_name);
+    // Other formats convert from a raw image; reuse one written by this run.
+    let raw_path = if format == Format::Raw
+        || raw_dest.exists() && manifest.artifacts.iter().any(|a| a.file == raw_name)
+    {
+        raw_dest.clone()
+    } else {
+        work.join(&raw_name)
+    };
+    if !manifest.artifacts.iter().any(|a| a.file == raw_name) && !raw_path.exists() {
+        write_raw(profile, built, &raw_path, epoch, manifest)?;
+        if format == Format::Raw {
+            manifest.artifacts.push(Artifact::of(&raw_path, "raw")?);
+        }
+    }
+    match format {
+        Format::Raw => Ok(()),
+        Format::RawXz => {
+            let dest = out.join(format!("{raw_name}.xz"));
+            log::step(&format!("compressing {}", dest.display()));
+            super::xz::compress(&raw_path, &dest)?;
+            manifest.artifacts.push(Artifact::of(&dest, "raw.xz")?);
+            Ok(())
+        }
+        Format::Qcow2 => {
+            let dest = out.join(format!("{}.qcow2", profile.name));
+            log::step(&format!("converting to {}", dest.display()));
+            basalt_qcow2::convert(&raw_path, &dest).context("writing the qcow2 image")?;
+            manifest.artifacts.push(Artifact::of(&dest, "qcow2")?);
+            Ok(())
+        }
+        Format::Tar => bail!("internal: tar is not a disk format"),
+    }
+}
+
+fn write_raw(
+    profile: &Profile,
+    built: &Assembled,
+    dest: &Path,
+    epoch: i64,
+    manifest: &mut Manifest,
+) -> Result<()> {
+    let seed = &profile.disk.seed;
+    let sizes = &profile.disk;
+    let parts = split(&built.tree, &built.kernels, epoch)?;
+
+    // Plan every filesystem first.
+    let mut usr_opts = basalt_ext4::Options::new(basalt_ext4::Mode::ReadOnly {
+        slack_percent: USR_SLACK_PERCENT,
+    });
+    usr_opts.label = "USR".into();
+    usr_opts.uuid = seeded(seed, "usr-fs");
+    usr_opts.hash_seed = seeded(seed, "usr-fs-hash");
+    usr_opts.timestamp = epoch;
+    let usr_plan =
+        basalt_ext4::plan(&parts.usr, &usr_opts).context("planning the /usr filesystem")?;
+    let usr_fs = usr_plan.size_bytes();
+    let verity_plan =
+        basalt_verity::VerityPlan::new(usr_fs).context("planning the /usr hash tree")?;
+    let usr_need = usr_fs + verity_plan.hash_size;
+    if usr_need > sizes.usr {
+        bail!(
+            "/usr needs {} (filesystem {} + hash tree {}), more than the {} slot: raise disk.usr in the profile",
+            human(usr_need),
+            human(usr_fs),
+            human(verity_plan.hash_size),
+            human(sizes.usr)
+        );
+    }
+    let writable = |label: &str, size: u64| -> Result<basalt_ext4::Options> {
+        let mut o = basalt_ext4::Options::new(basalt_ext4::Mode::Writable { size_bytes: size });
+        o.label = label.into();
+        o.uuid = seeded(seed, &format!("{}-fs", label.to_lowercase()));
+        o.hash_seed = seeded(seed, &format!("{}-fs-hash", label.to_lowercase()));
+        o.timestamp = epoch;
+        Ok(o)
+    };
+    let oem_tree = basalt_tree::Tree::new();
+    let oem_plan =
+        basalt_ext4::plan(&oem_tree, &writable("OEM", sizes.oem)?).context("planning OEM")?;
+    let root_plan =
+        basalt_ext4::plan(&parts.root, &writable("ROOT", sizes.root)?).context("planning ROOT")?;
+    let esp_opts = basalt_fat::FatOptions {
+        timestamp: Some(epoch),
+        ..basalt_fat::FatOptions::esp(
+            "EFI-SYSTEM",
+            u32::from_le_bytes(seeded(seed, "esp-volume-id")[..4].try_into()?),
+        )
+    };
+
+    let g = |label: &str| Guid(seeded(seed, label));
+    let specs = [
+        PartSpec::new(
+            PART_ESP,
+            "EFI-SYSTEM",
+            types::ESP,
+            g("part-esp"),
+            PartSize::Bytes(sizes.esp),
+        ),
+        PartSpec::new(
+            PART_BIOS,
+            "BIOS-BOOT",
+            types::BIOS_BOOT,
+            g("part-bios"),
+            PartSize::Bytes(sizes.bios_boot),
+        ),
+        PartSpec::new(
+            PART_USR_A,
+            "USR-A",
+            types::USR_X86_64,
+            g("part-usr-a"),
+            PartSize::Bytes(sizes.usr),
+        )
+        .with_attributes(Attributes::READ_ONLY),
+        PartSpec::new(
+            PART_USR_B,
+            "USR-B",
+            types::USR_X86_64,
+            g("part-usr-b"),
+            PartSize::Bytes(sizes.usr),
+        )
+        .with_attributes(Attributes::READ_ONLY),
+        PartSpec::new(
+            PART_OEM,
+            "OEM",
+            types::LINUX_DATA,
+            g("part-oem"),
+            PartSize::Bytes(sizes.oem),
+        ),
+        PartSpec::new(
+            PART_ROOT,
+            "ROOT",
+            types::ROOT_X86_64,
+            g("part-root"),
+            PartSize::Bytes(sizes.root),
+        )
+        .with_attributes(Attributes::GROWFS),
+    ];
+    let layout =
+        DiskLayout::plan(g("disk"), &specs, None).context("planning the partition table")?;
+    let part = |n: u32| {
+        layout
+            .partition(n)
+            .with_context(|| format!("partition {n} missing from the layout"))
+    };
+
+    log::step(&format!(
+        "writing {} ({} disk)",
+        dest.display(),
+        human(layout.disk_size)
+    ));
+    let (tmp, mut f) = TempFile::create(dest)?;
+    f.set_len(layout.disk_size)
+        .context("sizing the disk image")?;
+    layout
+        .write_headers(&mut f)
+        .context("writing the partition table")?;
+
+    let esp = part(PART_ESP)?;
+    let esp_opts = basalt_fat::FatOptions {
+        size: sizes.esp,
+        hidden_sectors: u32::try_from(esp.offset() / 512).context("ESP starts beyond 2 TiB")?,
+        ..esp_opts
+    };
+    basalt_fat::write_fat(&parts.esp, &esp_opts, &f, esp.offset()).context("writing the ESP")?;
+
+    let usr = part(PART_USR_A)?;
+    write_ext4(&usr_plan, &f, usr.offset(), "usr")?;
+    log::step("hashing /usr for dm-verity");
+    let verity = basalt_verity::format(
+        &f,
+        usr.offset(),
+        usr_fs,
+        &verity_salt(seed),
+        seeded(seed, "usr-verity"),
+        &f,
+        usr.offset() + usr_fs,
+    )
+    .context("writing the /usr hash tree")?;
+    write_ext4(&oem_plan, &f, part(PART_OEM)?.offset(), "oem")?;
+    write_ext4(&root_plan, &f, part(PART_ROOT)?.offset(), "root")?;
+    f.sync_all().context("syncing the disk image")?;
+    drop(f);
+    tmp.commit()?;
+
+    let root_hex = hex::encode(verity.root_hash);
+    manifest.usr.insert("slot".into(), "USR-A".into());
+    manifest
+        .usr
+        .insert("root_hash".into(), root_hex.clone().into());
+    manifest.usr.insert("hash_offset".into(), usr_fs.into());
+    manifest
+        .usr
+        .insert("data_blocks".into(), (usr_fs / 4096).into());
+    manifest
+        .usr
+        .insert("salt".into(), hex::encode(verity_salt(seed)).into());
+    manifest.usr.insert("filesystem_size".into(), usr_fs.into());
+    manifest
+        .usr
+        .insert("hash_size".into(), verity_plan.hash_size.into());
+    manifest
+        .usr
+        .insert("content_bytes".into(), parts.usr.content_bytes().into());
+    manifest.partitions = layout
+        .partitions
+        .iter()
+        .map(|p| {
+            serde_json::json!({
+                "number": p.number,
+                "name": p.entry.name.clone(),
+                "type": p.entry.type_guid.to_string(),
+                "guid": p.entry.part_guid.to_string(),
+                "offset": p.offset(),
+                "size": p.size(),
+            })
+        })
+        .collect();
+    log::step(&format!(
+        "/usr: {} filesystem, verity root hash {root_hex}",
+        human(usr_fs)
+    ));
+    Ok(())
+}
+
+/// Write a planned ext4 straight into the image at `offset`; the image is
+/// freshly sized, so whatever the writer skips reads as zeros (holes).
+fn write_ext4(plan: &basalt_ext4::Plan, disk: &File, offset: u64, name: &str) -> Result<()> {
+    log::step(&format!(
+        "writing the {name} filesystem ({})",
+        human(plan.size_bytes())
+    ));
+    plan.write(Region::new(disk, offset, plan.size_bytes()))
+        .with_context(|| format!("writing the {name} filesystem"))?;
+    Ok(())
+}

@@ -1,0 +1,6 @@
+//! The build pipeline, one stage per module: resolve the package set, fetch
+//! the .debs, assemble the tree, then write artifacts.
+
+pub mod fetch;
+pub mod resolve;
+pub mod tree;

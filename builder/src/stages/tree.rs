@@ -1,0 +1,115 @@
+//! Stage 3: the fetched packages assembled into the image's tree, with the
+//! kernel's module indexes regenerated.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use basalt_tree::{ContentStore, Tree};
+
+use crate::assemble::{self, AssemblyConfig, AssemblyReport, Presets, SysGroup, SysUser};
+use crate::log;
+use crate::profile::Profile;
+
+pub struct Assembled {
+    pub tree: Tree,
+    pub report: AssemblyReport,
+    /// Kernel versions found under /usr/lib/modules.
+    pub kernels: Vec<String>,
+}
+
+/// Assemble `debs` per the profile. `scratch` receives embedded overlays.
+pub fn build_tree(
+    profile: &Profile,
+    debs: Vec<(String, PathBuf)>,
+    store: &ContentStore,
+    scratch: &Path,
+    epoch: i64,
+) -> Result<Assembled> {
+    let overlays = profile
+        .overlays
+        .iter()
+        .map(|o| o.overlay_dir(scratch))
+        .collect::<Result<Vec<_>>>()
+        .context("preparing overlays")?;
+    let cfg = AssemblyConfig {
+        debs,
+        excludes: profile.path_excludes.clone(),
+        keep: profile.path_keep.clone(),
+        kernel_modules: profile.kernel_modules.clone(),
+        users: profile
+            .users
+            .iter()
+            .map(|u| SysUser {
+                name: u.name.clone(),
+                uid: u.uid,
+                gid: u.gid,
+                gecos: u.gecos.clone(),
+                home: u.home.clone(),
+                shell: u.shell.clone(),
+            })
+            .collect(),
+        groups: profile
+            .groups
+            .iter()
+            .map(|g| SysGroup {
+                name: g.name.clone(),
+                gid: g.gid,
+                members: g.members.clone(),
+            })
+            .collect(),
+        presets: Presets {
+            enable: profile.enable.clone(),
+            disable: profile.disable.clone(),
+        },
+        alternatives: profile
+            .alternatives
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        overlays,
+        template_vars: profile.template_context(),
+        os_release: profile.os_release.clone(),
+        source_date_epoch: epoch,
+        store,
+    };
+    log::step(&format!(
+        "assembling the tree from {} packages",
+        cfg.debs.len()
+    ));
+    let (mut tree, report) = assemble::assemble(&cfg)?;
+    let kernels = kernel_versions(&tree);
+    for kver in &kernels {
+        let r = basalt_kmod::depmod(&mut tree, kver)
+            .with_context(|| format!("indexing kernel modules of {kver}"))?;
+        log::detail(&format!("depmod {kver}: {r:?}"));
+    }
+    tree.clamp_mtimes(epoch);
+    Ok(Assembled {
+        tree,
+        report,
+        kernels,
+    })
+}
+
+/// The kernel versions that have a modules directory and a kernel image.
+pub fn kernel_versions(tree: &Tree) -> Vec<String> {
+    let idx = tree.children_index();
+    let Some(mods) = idx.get("/usr/lib/modules") else {
+        return Vec::new();
+    };
+    mods.iter()
+        .filter(|k| tree.contains(&format!("/usr/lib/modules/{k}/kernel")))
+        .map(|k| k.to_string())
+        .collect()
+}
+
+/// SOURCE_DATE_EPOCH from the environment, or `fallback`.
+pub fn source_date_epoch(fallback: i64) -> Result<i64> {
+    match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(v) => match v.trim().parse::<i64>() {
+            Ok(n) if n >= 0 => Ok(n),
+            _ => bail!("SOURCE_DATE_EPOCH={v:?} is not a non-negative number of seconds"),
+        },
+        Err(_) => Ok(fallback),
+    }
+}
