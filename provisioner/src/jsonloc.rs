@@ -26,7 +26,7 @@ pub struct LocationMap {
 impl LocationMap {
     pub fn build(text: &str) -> Self {
         let mut s = Scanner {
-            chars: text.chars().collect(),
+            chars: text.as_bytes(),
             pos: 0,
             line: 1,
             col: 1,
@@ -83,29 +83,30 @@ fn parent(p: &str) -> Option<String> {
     Some(p[..cut].to_string())
 }
 
-struct Scanner {
-    chars: Vec<char>,
+/// Scans bytes; columns count characters (UTF-8 continuation bytes are skipped).
+struct Scanner<'a> {
+    chars: &'a [u8],
     pos: usize,
     line: usize,
     col: usize,
     map: HashMap<String, Loc>,
 }
 
-impl Scanner {
+impl Scanner<'_> {
     fn peek(&self) -> Option<char> {
-        self.chars.get(self.pos).copied()
+        self.chars.get(self.pos).map(|b| char::from(*b))
     }
 
     fn bump(&mut self) -> Option<char> {
-        let c = self.peek()?;
+        let b = *self.chars.get(self.pos)?;
         self.pos += 1;
-        if c == '\n' {
+        if b == b'\n' {
             self.line += 1;
             self.col = 1;
-        } else {
+        } else if b & 0xC0 != 0x80 {
             self.col += 1;
         }
-        Some(c)
+        Some(char::from(b))
     }
 
     fn skip_ws(&mut self) {
@@ -116,7 +117,7 @@ impl Scanner {
 
     fn value(&mut self, path: String, key: Option<(usize, usize)>) -> Option<()> {
         let here = (self.line, self.col);
-        let null = self.chars.get(self.pos..self.pos + 4) == Some(&['n', 'u', 'l', 'l'][..]);
+        let null = self.chars.get(self.pos..self.pos + 4) == Some(&b"null"[..]);
         self.map.insert(
             path.clone(),
             Loc {
@@ -194,29 +195,44 @@ impl Scanner {
         if self.bump()? != '"' {
             return None;
         }
-        let mut out = String::new();
+        let mut out: Vec<u8> = Vec::new();
         loop {
+            // Copy a run of plain bytes at once.
+            let start = self.pos;
+            while let Some(&b) = self.chars.get(self.pos) {
+                if b == b'"' || b == b'\\' || b == b'\n' {
+                    break;
+                }
+                if b & 0xC0 != 0x80 {
+                    self.col += 1;
+                }
+                self.pos += 1;
+            }
+            out.extend_from_slice(&self.chars[start..self.pos]);
             match self.bump()? {
-                '"' => return Some(out),
+                '"' => return Some(String::from_utf8_lossy(&out).into_owned()),
                 '\\' => {
                     let e = self.bump()?;
                     match e {
-                        'n' => out.push('\n'),
-                        't' => out.push('\t'),
-                        'r' => out.push('\r'),
-                        'b' => out.push('\u{8}'),
-                        'f' => out.push('\u{c}'),
+                        'n' => out.push(b'\n'),
+                        't' => out.push(b'\t'),
+                        'r' => out.push(b'\r'),
+                        'b' => out.push(8),
+                        'f' => out.push(12),
                         'u' => {
                             let mut v = 0u32;
                             for _ in 0..4 {
                                 v = v * 16 + self.bump()?.to_digit(16)?;
                             }
-                            out.push(char::from_u32(v).unwrap_or('\u{fffd}'));
+                            let c = char::from_u32(v).unwrap_or('\u{fffd}');
+                            let mut buf = [0u8; 4];
+                            out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
                         }
-                        other => out.push(other),
+                        other => out.push(u8::try_from(u32::from(other)).unwrap_or(b'?')),
                     }
                 }
-                c => out.push(c),
+                // A raw newline inside a string is invalid JSON; serde_json reports it.
+                _ => return None,
             }
         }
     }

@@ -348,3 +348,41 @@ fn cloud_config_apply() {
         "mount-only entries format nothing"
     );
 }
+
+#[test]
+fn http_contents_gzip_sha512_and_headers() {
+    use sha2::Digest;
+    use std::io::Write;
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(b"remote payload\n").unwrap();
+    let gz = e.finish().unwrap();
+    let h = hex::encode(sha2::Sha512::digest(&gz));
+    let (base, log) = serve(
+        vec![("/p.gz", 200, gz), ("/plain", 200, b"plain\n".to_vec())],
+        2,
+    );
+    let cfg = format!(
+        r#"{{"ignition":{{"version":"3.4.0"}},"storage":{{"files":[
+        {{"path":"/etc/remote","contents":{{"source":"{base}/p.gz","compression":"gzip","verification":{{"hash":"sha512-{h}"}},"httpHeaders":[{{"name":"Authorization","value":"Bearer t0k"}}]}}}},
+        {{"path":"/etc/plain","contents":{{"source":"{base}/plain"}}}}]}}}}"#
+    );
+    let t = fake_root();
+    apply_text(&cfg, t.path()).unwrap();
+    assert_eq!(read(t.path(), "/etc/remote"), "remote payload\n");
+    assert_eq!(read(t.path(), "/etc/plain"), "plain\n");
+    assert_eq!(
+        log.lock().unwrap().clone(),
+        vec!["/p.gz Bearer t0k", "/plain "]
+    );
+
+    // A 404 fails the whole config before anything is written.
+    let (base, _) = serve(vec![], 1);
+    let t = fake_root();
+    let before = snapshot(t.path());
+    let cfg = format!(
+        r#"{{"ignition":{{"version":"3.4.0"}},"storage":{{"files":[{{"path":"/a","contents":{{"source":"data:,x"}}}},{{"path":"/b","contents":{{"source":"{base}/missing"}}}}]}}}}"#
+    );
+    let e = apply_text(&cfg, t.path()).unwrap_err();
+    assert!(e.contains("HTTP status 404"), "{e}");
+    assert_eq!(before, snapshot(t.path()));
+}
