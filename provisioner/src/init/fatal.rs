@@ -10,7 +10,10 @@ use std::time::Duration;
 /// Kernel log levels (include/linux/kern_levels.h).
 const KERN_CRIT: u8 = 2;
 const KERN_WARNING: u8 = 4;
-const KERN_INFO: u8 = 6;
+/// Progress lines go to the kernel log at debug level: kept in dmesg and
+/// the journal, but not echoed to the console a second time (the kernel
+/// prints log messages on `console=` up to its console log level).
+const KERN_DEBUG: u8 = 7;
 
 fn emit(level: u8, line: &str) {
     let text = format!("basalt-init: {line}\n");
@@ -29,7 +32,7 @@ fn emit(level: u8, line: &str) {
 
 /// An informational line.
 pub fn info(msg: impl AsRef<str>) {
-    emit(KERN_INFO, msg.as_ref());
+    emit(KERN_DEBUG, msg.as_ref());
 }
 
 /// A warning: something is off but the boot continues.
