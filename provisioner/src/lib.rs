@@ -15,3 +15,4 @@ pub mod translate;
 pub mod userdata;
 
 pub use userdata::{Format, Loaded, load_str, validate_file, validate_str};
+pub mod update;

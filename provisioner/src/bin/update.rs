@@ -1,0 +1,253 @@
+//! `basalt-update`: applies signed A/B /usr update payloads and manages the
+//! boot-slot state. See provisioner/src/update/README.md.
+
+use std::fs::File;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use basalt_provisioner::update::{
+    self, ApplyOptions, Machine, Rollback, Stage, UpdateConf, esp::Esp, reboot, source,
+};
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "basalt-update",
+    about = "Signed A/B /usr updates with automatic rollback"
+)]
+struct Cli {
+    /// Boot disk (block device or image file); default: the disk holding
+    /// the partition labelled USR-A.
+    #[arg(long, global = true)]
+    disk: Option<PathBuf>,
+    /// Mounted ESP directory; default: the ESP's existing mount, or the ESP
+    /// (partition EFI-SYSTEM) mounted for the duration of the command.
+    #[arg(long, global = true)]
+    esp: Option<PathBuf>,
+    /// Booted slot (A or B); default: basalt.slot= on the kernel command line.
+    #[arg(long, global = true)]
+    booted: Option<char>,
+    /// Kernel command line to read the booted slot from.
+    #[arg(long, global = true, default_value = "/proc/cmdline")]
+    cmdline_file: PathBuf,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Verify a payload (local file or http(s) URL) and install it into the
+    /// inactive slot, to be tried at the next boot.
+    Apply {
+        source: String,
+        /// Public key payloads must be signed with.
+        #[arg(long, default_value = update::DEFAULT_KEY)]
+        key: PathBuf,
+        /// Reboot strategy file.
+        #[arg(long, default_value = update::DEFAULT_CONF)]
+        config: PathBuf,
+        /// Where URLs are downloaded to.
+        #[arg(long, default_value = source::DOWNLOAD_DIR)]
+        download_dir: PathBuf,
+        /// Do not reboot, whatever the strategy says.
+        #[arg(long)]
+        no_reboot: bool,
+        /// Command that reboots the machine.
+        #[arg(long, num_args = 1.., default_values = ["systemctl", "reboot"])]
+        reboot_command: Vec<String>,
+        /// Fault injection: fail right after slot-written, slot-verified or
+        /// esp-written.
+        #[arg(long, hide = true)]
+        stop_after: Option<Stage>,
+    },
+    /// Slot versions and state, booted and next slot, last failed attempt.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Make the other good slot boot next (or cancel a staged update).
+    Rollback,
+    /// Mark the booted slot good (basalt-mark-good.service).
+    MarkGood,
+}
+
+fn booted(cli: &Cli) -> Result<char> {
+    if let Some(b) = cli.booted {
+        return match b.to_ascii_uppercase() {
+            c @ ('A' | 'B') => Ok(c),
+            _ => bail!("--booted {b}: expected A or B"),
+        };
+    }
+    let line = std::fs::read_to_string(&cli.cmdline_file)
+        .with_context(|| format!("reading {}", cli.cmdline_file.display()))?;
+    update::booted_slot(&line)?.with_context(|| {
+        format!(
+            "{} has no basalt.slot=: not booted from a Basalt /usr slot (use --booted)",
+            cli.cmdline_file.display()
+        )
+    })
+}
+
+fn by_label(label: &str) -> Result<PathBuf> {
+    let link = Path::new("/dev/disk/by-partlabel").join(label);
+    std::fs::canonicalize(&link).with_context(|| format!("finding partition {}", link.display()))
+}
+
+/// The whole disk a partition device belongs to (via sysfs).
+fn parent_disk(part: &Path) -> Result<PathBuf> {
+    let name = part.file_name().context("partition device has no name")?;
+    let sys = Path::new("/sys/class/block").join(name);
+    let parent = std::fs::canonicalize(sys.join(".."))
+        .with_context(|| format!("finding the disk of {}", part.display()))?;
+    let disk = parent.file_name().context("no parent disk in sysfs")?;
+    Ok(Path::new("/dev").join(disk))
+}
+
+/// The ESP: given, already mounted, or mounted here until dropped.
+struct EspMount {
+    dir: PathBuf,
+    mounted_here: bool,
+}
+
+impl Drop for EspMount {
+    fn drop(&mut self) {
+        if self.mounted_here {
+            if let Err(e) = rustix::mount::unmount(&self.dir, rustix::mount::UnmountFlags::empty())
+            {
+                eprintln!("basalt-update: unmounting {}: {e}", self.dir.display());
+            }
+        }
+    }
+}
+
+fn esp(cli: &Cli) -> Result<EspMount> {
+    if let Some(d) = &cli.esp {
+        return Ok(EspMount {
+            dir: d.clone(),
+            mounted_here: false,
+        });
+    }
+    let dev = by_label("EFI-SYSTEM")?;
+    let rdev = std::fs::metadata(&dev)
+        .with_context(|| format!("stat {}", dev.display()))?
+        .rdev();
+    let (maj, min) = (rustix::fs::major(rdev), rustix::fs::minor(rdev));
+    let info = std::fs::read_to_string("/proc/self/mountinfo").context("reading mountinfo")?;
+    for line in info.lines() {
+        let f: Vec<&str> = line.split(' ').collect();
+        if f.len() > 4 && f[2] == format!("{maj}:{min}") {
+            return Ok(EspMount {
+                dir: PathBuf::from(f[4].replace("\\040", " ")),
+                mounted_here: false,
+            });
+        }
+    }
+    let dir = PathBuf::from("/run/basalt-update/esp");
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    rustix::mount::mount(
+        &dev,
+        &dir,
+        "vfat",
+        rustix::mount::MountFlags::NOSUID | rustix::mount::MountFlags::NODEV,
+        None,
+    )
+    .with_context(|| format!("mounting the ESP {} on {}", dev.display(), dir.display()))?;
+    Ok(EspMount {
+        dir,
+        mounted_here: true,
+    })
+}
+
+fn machine(cli: &Cli, esp: &EspMount) -> Result<Machine> {
+    let disk = match &cli.disk {
+        Some(d) => d.clone(),
+        None => parent_disk(&by_label("USR-A")?)?,
+    };
+    Ok(Machine {
+        disk,
+        esp: Esp::new(&esp.dir),
+        booted: booted(cli)?,
+    })
+}
+
+fn run(cli: Cli) -> Result<()> {
+    let mount = esp(&cli)?;
+    let m = machine(&cli, &mount)?;
+    match &cli.cmd {
+        Cmd::Apply {
+            source: src,
+            key,
+            config,
+            download_dir,
+            no_reboot,
+            reboot_command,
+            stop_after,
+        } => {
+            let conf = UpdateConf::load(config)?;
+            let key = basalt_payload::keys::load_verifying_key(key)
+                .context("loading the update public key")?;
+            let file: File = source::open(src, download_dir)?;
+            let done = update::apply(
+                &m,
+                file,
+                &key,
+                &ApplyOptions {
+                    stop_after: *stop_after,
+                },
+            )
+            .with_context(|| format!("applying {src}"))?;
+            println!(
+                "basalt-update: {} {} installed in slot {}; it is tried at the next boot",
+                done.name, done.version, done.slot
+            );
+            drop(mount);
+            if *no_reboot {
+                return Ok(());
+            }
+            match reboot::after_apply(&conf.strategy, reboot_command)? {
+                reboot::Outcome::Staged => {
+                    println!("basalt-update: reboot strategy off: reboot to activate")
+                }
+                reboot::Outcome::Rebooting => println!("basalt-update: rebooting"),
+            }
+        }
+        Cmd::Status { json } => {
+            let s = update::status(&m)?;
+            if *json {
+                println!("{}", s.to_json());
+            } else {
+                print!("{}", s.to_text());
+            }
+        }
+        Cmd::Rollback => match update::rollback(&m)? {
+            Rollback::ToOther(s) => println!("basalt-update: slot {s} boots next"),
+            Rollback::Cancelled(s) => {
+                println!("basalt-update: staged update in slot {s} cancelled")
+            }
+        },
+        Cmd::MarkGood => {
+            if let Some(f) = update::mark_good(&m)? {
+                eprintln!(
+                    "basalt-update: the trial of slot {} (version {}) failed; running on {}",
+                    f.slot,
+                    f.version.as_deref().unwrap_or("unknown"),
+                    f.fell_back_to
+                );
+            }
+            println!("basalt-update: slot {} marked good", m.booted);
+        }
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("basalt-update: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
