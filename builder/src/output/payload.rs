@@ -61,9 +61,9 @@ pub fn write_payload(
     let file = out
         .into_inner()
         .map_err(|e| e.into_error())
-        .with_context(|| format!("flushing {}", tmp.path().display()))?;
+        .with_context(|| format!("flushing {}", dest.display()))?;
     file.sync_all()
-        .with_context(|| format!("syncing {}", tmp.path().display()))?;
+        .with_context(|| format!("syncing {}", dest.display()))?;
     tmp.commit()?;
     Ok(meta)
 }
