@@ -7,6 +7,7 @@ pub mod agent;
 pub mod config;
 pub mod disk;
 pub mod esp;
+pub mod etcd;
 pub mod reboot;
 pub mod source;
 pub mod status;
