@@ -146,6 +146,14 @@ fn later_package_wins_and_links_follow_dpkg() {
     );
     // An existing directory keeps its metadata.
     assert_eq!(t.get("/usr").unwrap().mode, 0o755);
+    // A symlink listed over an existing directory leaves the directory.
+    let late = DebBuilder::new("late")
+        .symlink("usr", "opt")
+        .write_to(&dir)
+        .expect("deb");
+    let rep = unpack_data(&late, &mut t, &store, &opts("late")).expect("late");
+    assert_eq!(rep.kept_directories, ["/usr"]);
+    assert!(t.get("/usr").is_some_and(Entry::is_dir));
     assert_eq!(t.validate(), Ok(()));
     std::fs::remove_dir_all(&dir).ok();
 }

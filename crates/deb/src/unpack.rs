@@ -43,6 +43,9 @@ pub struct UnpackReport {
     pub paths: Vec<String>,
     /// Non-directory paths that existed before and were replaced.
     pub replaced: Vec<String>,
+    /// Symlinks the archive lists where the tree already has a directory:
+    /// the directory is kept (as dpkg does) and the symlink is not made.
+    pub kept_directories: Vec<String>,
     pub files: usize,
     pub bytes: u64,
 }
@@ -331,6 +334,10 @@ pub(crate) fn place(
             }
         }
         _ => {}
+    }
+    if existing.as_ref().is_some_and(Entry::is_dir) && matches!(new.kind, Kind::Symlink(_)) {
+        report.kept_directories.push(key.to_string());
+        return Ok(());
     }
     if let Some(old) = &existing
         && !old.is_dir()
