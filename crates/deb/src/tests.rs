@@ -383,3 +383,121 @@ fn gnu_tar_reads_our_tars() {
     )));
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// `ls -l` style mode string of an entry, as GNU tar prints it.
+fn mode_string(kind: &Kind, mode: u32) -> String {
+    let t = match kind {
+        Kind::Dir => 'd',
+        Kind::File(_) => '-',
+        Kind::HardLink(_) => 'h',
+        Kind::Symlink(_) => 'l',
+        Kind::CharDevice { .. } => 'c',
+        Kind::BlockDevice { .. } => 'b',
+        Kind::Fifo => 'p',
+    };
+    let mut s = String::from(t);
+    let bits = [
+        (0o400, 'r'),
+        (0o200, 'w'),
+        (0o100, 'x'),
+        (0o40, 'r'),
+        (0o20, 'w'),
+        (0o10, 'x'),
+        (0o4, 'r'),
+        (0o2, 'w'),
+        (0o1, 'x'),
+    ];
+    for (i, (b, c)) in bits.iter().enumerate() {
+        let mut ch = if mode & b != 0 { *c } else { '-' };
+        let special = [(2, 0o4000, 's'), (5, 0o2000, 's'), (8, 0o1000, 't')];
+        for (at, bit, letter) in special {
+            if i == at && mode & bit != 0 {
+                ch = if mode & b != 0 {
+                    letter
+                } else {
+                    letter.to_ascii_uppercase()
+                };
+            }
+        }
+        s.push(ch);
+    }
+    s
+}
+
+#[test]
+fn dpkg_deb_agrees_with_our_reader() {
+    if Command::new("dpkg-deb").arg("--version").output().is_err() {
+        eprintln!(
+            "SKIPPED dpkg_deb_agrees_with_our_reader: dpkg-deb is not installed (apt-get install dpkg)"
+        );
+        return;
+    }
+    let dir = scratch_dir("deb-oracle");
+    let store = ContentStore::new(dir.join("store")).expect("store");
+    for c in [Compression::Gzip, Compression::Xz, Compression::Zstd] {
+        let deb = all_kinds("oracle")
+            .compression(c)
+            .write_to(&dir)
+            .expect("deb");
+        let mut t = Tree::new();
+        unpack_data(&deb, &mut t, &store, &opts("oracle")).expect("unpack");
+        let info = Command::new("dpkg-deb")
+            .args(["--field"])
+            .arg(&deb)
+            .arg("Package")
+            .output()
+            .expect("dpkg-deb --field");
+        assert_eq!(
+            String::from_utf8_lossy(&info.stdout).trim(),
+            "oracle",
+            "{c:?}: {}",
+            String::from_utf8_lossy(&info.stderr)
+        );
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "dpkg-deb --fsys-tarfile '{}' | tar --numeric-owner -tvf -",
+                deb.display()
+            ))
+            .env("TZ", "UTC")
+            .env("LC_ALL", "C")
+            .output()
+            .expect("dpkg-deb --fsys-tarfile");
+        assert!(
+            out.status.success(),
+            "{c:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let listing = String::from_utf8_lossy(&out.stdout);
+        let mut n = 0;
+        for line in listing.lines() {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            let (mode, owner, size) = (f[0], f[1], f[2]);
+            let rest = f[5..].join(" ");
+            let name = rest
+                .split(" -> ")
+                .next()
+                .unwrap_or("")
+                .split(" link to ")
+                .next()
+                .unwrap_or("");
+            let key = basalt_tree::normalize(name).expect("name");
+            let e = t
+                .get(&key)
+                .unwrap_or_else(|| panic!("{c:?}: dpkg lists {key}, we do not"));
+            assert_eq!(mode_string(&e.kind, e.mode), mode, "{c:?} {key}");
+            assert_eq!(format!("{}/{}", e.uid, e.gid), owner, "{c:?} {key}");
+            if let Kind::File(content) = &e.kind {
+                assert_eq!(content.len().to_string(), size, "{c:?} {key}");
+            }
+            n += 1;
+        }
+        assert_eq!(
+            n,
+            t.len(),
+            "{c:?}: dpkg lists {n} entries, our tree has {}",
+            t.len()
+        );
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
