@@ -100,7 +100,13 @@ pub fn unpack_all(
                         break;
                     }
                     let (name, path) = &debs[i];
-                    if tx.send((i, unpack_one(name, path, cfg.store))).is_err() {
+                    // A panic must reach the merging thread as an error, or
+                    // it would wait for this package forever.
+                    let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        unpack_one(name, path, cfg.store)
+                    }))
+                    .unwrap_or_else(|_| Err(anyhow::anyhow!("unpacking package {name} panicked")));
+                    if tx.send((i, res)).is_err() {
                         break;
                     }
                 }
