@@ -32,6 +32,15 @@ struct Cli {
     /// Kernel command line to read the booted slot from.
     #[arg(long, global = true, default_value = "/proc/cmdline")]
     cmdline_file: PathBuf,
+    /// etcd client URL (etcd-lock reboot strategy; v3 JSON gateway).
+    #[arg(long, global = true, default_value = update::etcd::DEFAULT_ENDPOINT)]
+    etcd_endpoint: String,
+    /// Reboot strategy file (REBOOT_STRATEGY, GROUP).
+    #[arg(long, global = true, default_value = update::DEFAULT_CONF)]
+    config: PathBuf,
+    /// Where a held reboot lock is remembered across the reboot.
+    #[arg(long, global = true, default_value = update::etcd::HELD_MARKER)]
+    lock_marker: PathBuf,
     #[command(subcommand)]
     cmd: Cmd,
 }
@@ -45,9 +54,6 @@ enum Cmd {
         /// Public key payloads must be signed with.
         #[arg(long, default_value = update::DEFAULT_KEY)]
         key: PathBuf,
-        /// Reboot strategy file.
-        #[arg(long, default_value = update::DEFAULT_CONF)]
-        config: PathBuf,
         /// Where URLs are downloaded to.
         #[arg(long, default_value = source::DOWNLOAD_DIR)]
         download_dir: PathBuf,
@@ -172,6 +178,17 @@ fn machine(cli: &Cli, esp: &EspMount) -> Result<Machine> {
     })
 }
 
+fn lock_settings(cli: &Cli, conf: &UpdateConf) -> Result<update::etcd::LockSettings> {
+    Ok(update::etcd::LockSettings {
+        endpoint: cli.etcd_endpoint.clone(),
+        group: conf.group.clone(),
+        id: update::etcd::machine_id()?,
+        marker: cli.lock_marker.clone(),
+        poll: std::time::Duration::from_secs(30),
+        max_wait: None,
+    })
+}
+
 fn run(cli: Cli) -> Result<()> {
     let mount = esp(&cli)?;
     let m = machine(&cli, &mount)?;
@@ -179,13 +196,12 @@ fn run(cli: Cli) -> Result<()> {
         Cmd::Apply {
             source: src,
             key,
-            config,
             download_dir,
             no_reboot,
             reboot_command,
             stop_after,
         } => {
-            let conf = UpdateConf::load(config)?;
+            let conf = UpdateConf::load(&cli.config)?;
             let key = basalt_payload::keys::load_verifying_key(key)
                 .context("loading the update public key")?;
             let file: File = source::open(src, download_dir)?;
@@ -206,7 +222,11 @@ fn run(cli: Cli) -> Result<()> {
             if *no_reboot {
                 return Ok(());
             }
-            match reboot::after_apply(&conf.strategy, reboot_command)? {
+            let lock = match conf.strategy {
+                update::Strategy::EtcdLock => Some(lock_settings(&cli, &conf)?),
+                _ => None,
+            };
+            match reboot::after_apply(&conf.strategy, reboot_command, lock.as_ref())? {
                 reboot::Outcome::Staged => {
                     println!("basalt-update: reboot strategy off: reboot to activate")
                 }
@@ -237,6 +257,14 @@ fn run(cli: Cli) -> Result<()> {
                 );
             }
             println!("basalt-update: slot {} marked good", m.booted);
+            if cli.lock_marker.exists() {
+                let conf = UpdateConf::load(&cli.config)?;
+                if update::etcd::release_if_held(&lock_settings(&cli, &conf)?)
+                    .context("releasing the reboot lock")?
+                {
+                    println!("basalt-update: reboot lock released");
+                }
+            }
         }
     }
     Ok(())

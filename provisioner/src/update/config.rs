@@ -15,7 +15,7 @@ pub enum Strategy {
     Reboot,
     /// Take a slot of the cluster's etcd semaphore first (locksmith).
     EtcdLock,
-    /// CoreOS's default: etcd-lock if etcd is configured, else reboot.
+    /// The default: reboot without a lock (no etcd probing; see reboot.rs).
     BestEffort,
 }
 

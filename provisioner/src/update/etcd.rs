@@ -182,6 +182,57 @@ pub fn machine_id() -> Result<String> {
     Ok(s.to_string())
 }
 
+/// Settings of the etcd-lock strategy.
+#[derive(Debug, Clone)]
+pub struct LockSettings {
+    pub endpoint: String,
+    pub group: Option<String>,
+    pub id: String,
+    /// Remembers the held lock across the reboot (on the persistent root).
+    pub marker: std::path::PathBuf,
+    pub poll: std::time::Duration,
+    /// Give up after this long (`None`: wait as long as it takes).
+    pub max_wait: Option<std::time::Duration>,
+}
+
+/// Takes a reboot slot, waiting while all are taken, and records it in the
+/// marker file (the semaphore key) before returning.
+pub fn acquire(s: &LockSettings) -> Result<()> {
+    let c = Client::new(&s.endpoint);
+    let k = key(s.group.as_deref());
+    let start = std::time::Instant::now();
+    loop {
+        match c.lock(&k, &s.id)? {
+            Attempt::Done => break,
+            Attempt::Busy(holders) => {
+                if s.max_wait.is_some_and(|m| start.elapsed() >= m) {
+                    bail!("reboot lock {k} still held by {holders:?}; giving up");
+                }
+                eprintln!("basalt-update: reboot lock {k} held by {holders:?}; waiting");
+                std::thread::sleep(s.poll);
+            }
+        }
+    }
+    super::esp::write_atomic(&s.marker, format!("{k}\n").as_bytes())
+        .context("recording the held reboot lock")
+}
+
+/// After mark-good: gives the slot back if this machine took one before
+/// rebooting. Returns whether a lock was released.
+pub fn release_if_held(s: &LockSettings) -> Result<bool> {
+    let k = match std::fs::read_to_string(&s.marker) {
+        Ok(t) => t.trim().to_string(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(e).with_context(|| format!("reading {}", s.marker.display())),
+    };
+    if k.is_empty() {
+        bail!("{} is empty", s.marker.display());
+    }
+    Client::new(&s.endpoint).unlock(&k, &s.id)?;
+    std::fs::remove_file(&s.marker).with_context(|| format!("removing {}", s.marker.display()))?;
+    Ok(true)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -303,5 +354,30 @@ mod tests {
         assert_eq!(c.lock(&g, "a").unwrap(), Attempt::Done);
         assert_eq!(c.lock(&g, "b").unwrap(), Attempt::Done);
         assert!(matches!(c.lock(&g, "c").unwrap(), Attempt::Busy(h) if h == ["a", "b"]));
+    }
+
+    #[test]
+    fn acquire_and_release_across_machines() {
+        let url = fake_etcd();
+        let dir = tempfile::tempdir().unwrap();
+        let settings = |id: &str| LockSettings {
+            endpoint: url.clone(),
+            group: None,
+            id: id.into(),
+            marker: dir.path().join(format!("{id}/held")),
+            poll: std::time::Duration::from_millis(10),
+            max_wait: Some(std::time::Duration::from_millis(50)),
+        };
+        let (m1, m2) = (settings("m1"), settings("m2"));
+        assert!(!release_if_held(&m1).unwrap(), "nothing held yet");
+        acquire(&m1).unwrap();
+        assert!(m1.marker.exists());
+        let e = acquire(&m2).unwrap_err().to_string();
+        assert!(e.contains("still held by [\"m1\"]"), "{e}");
+        assert!(!m2.marker.exists());
+        assert!(release_if_held(&m1).unwrap());
+        assert!(!m1.marker.exists());
+        acquire(&m2).unwrap();
+        assert!(release_if_held(&m2).unwrap());
     }
 }
