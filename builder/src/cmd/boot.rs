@@ -1,0 +1,95 @@
+//! `basalt boot`: run an image under QEMU with the serial console on the
+//! terminal (or in a log file and on stdout when there is no terminal).
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+
+use crate::qemu::{AccelChoice, BootOptions, ConsoleChoice, Firmware, QEMU, SHARE, Vm};
+
+#[derive(Debug, clap::Args)]
+pub struct BootArgs {
+    /// Disk image to boot (raw or qcow2).
+    #[arg(default_value = "out/basalt-qemu.img")]
+    pub image: PathBuf,
+    /// Firmware: OVMF (UEFI) or SeaBIOS (BIOS).
+    #[arg(long, value_enum, default_value = "uefi")]
+    pub firmware: Firmware,
+    /// First-boot config (Ignition JSON, #cloud-config or a script), passed through fw_cfg.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Host port on 127.0.0.1 forwarded to the guest's sshd (default: a free one).
+    #[arg(long = "ssh-port")]
+    pub ssh_port: Option<u16>,
+    /// Guest memory in MiB.
+    #[arg(long, default_value_t = 2048)]
+    pub memory: u32,
+    /// Guest CPUs.
+    #[arg(long, default_value_t = 2)]
+    pub cpus: u32,
+    /// Leave the image untouched (writes go to a temporary overlay).
+    #[arg(long)]
+    pub snapshot: bool,
+    /// Accelerator: probe KVM and fall back to TCG, or force one.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub accel: AccelChoice,
+    /// Console log file when stdin/stdout are not a terminal
+    /// (default: next to the image, `<name>.console.log`).
+    #[arg(long = "console-log")]
+    pub console_log: Option<PathBuf>,
+}
+
+pub fn run(args: &BootArgs) -> anyhow::Result<()> {
+    let terminal = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
+    let console = if terminal && args.console_log.is_none() {
+        ConsoleChoice::Terminal
+    } else {
+        ConsoleChoice::Log(args.console_log.clone())
+    };
+    let opts = BootOptions {
+        image: args.image.clone(),
+        firmware: args.firmware,
+        config: args.config.clone(),
+        ssh_port: args.ssh_port,
+        memory_mib: args.memory,
+        cpus: args.cpus,
+        snapshot: args.snapshot,
+        accel: args.accel,
+        console,
+    };
+    let qemu = Path::new(QEMU);
+    let vm = Vm::prepare(&opts, qemu, Path::new(SHARE)).context("preparing the VM")?;
+    // Our notes go to stderr: stdout carries the guest console.
+    eprintln!(
+        "basalt boot: {} ({}, {})",
+        args.image.display(),
+        args.firmware.name(),
+        if args.snapshot {
+            "snapshot"
+        } else {
+            "writable"
+        }
+    );
+    eprintln!(
+        "basalt boot: accelerator {} ({})",
+        vm.spec.accel.name(),
+        vm.accel_reason
+    );
+    match &vm.spec.console {
+        crate::qemu::Console::Terminal => {
+            eprintln!("basalt boot: serial console on this terminal; Ctrl-A X quits")
+        }
+        crate::qemu::Console::Log(p) => eprintln!("basalt boot: console log {}", p.display()),
+    }
+    eprintln!(
+        "basalt boot: ssh forwarded from 127.0.0.1:{}",
+        vm.spec.ssh_port
+    );
+    eprintln!("basalt boot: log in with: {}", vm.ssh_command());
+    let status = vm.run(qemu).context("running QEMU")?;
+    if !status.success() {
+        bail!("{QEMU} exited with {status}");
+    }
+    Ok(())
+}
