@@ -22,6 +22,8 @@ pub struct Cli {
 pub enum Command {
     /// Build the image's artifacts from a profile.
     Build(BuildArgs),
+    /// Boot an image under QEMU (serial console, ssh forward, config through fw_cfg).
+    Boot(crate::cmd::boot::BootArgs),
     /// Resolve the profile's packages and write `<profile>.lock`.
     Lock(LockArgs),
     /// Show the resolved package set and why each package is in it.

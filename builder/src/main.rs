@@ -9,6 +9,7 @@ mod log;
 mod manifest;
 mod output;
 mod profile;
+mod qemu;
 mod stages;
 
 use clap::Parser;
@@ -21,6 +22,7 @@ fn main() -> std::process::ExitCode {
     log::init_library_logs(cli.verbose);
     let res = match &cli.command {
         Command::Build(a) => cmd::build::run(a),
+        Command::Boot(a) => cmd::boot::run(a),
         Command::Lock(a) => cmd::lock::run(a),
         Command::Packages(a) => cmd::packages::run(a),
         Command::Profile(ProfileCommand::Show {

@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub mod boot;
 pub mod build;
 pub mod lock;
 pub mod packages;
