@@ -305,7 +305,71 @@ mod tests {
 
     #[test]
     fn semaphore_semantics() {
-        let c = Client::new(&fake_etcd());
+        exercise(&fake_etcd());
+    }
+
+    /// Oracle: the same sequence against a real etcd (apt etcd-server).
+    #[test]
+    fn real_etcd() {
+        if std::process::Command::new("etcd")
+            .arg("--version")
+            .output()
+            .is_err()
+        {
+            eprintln!("SKIPPED real_etcd: etcd is not installed (apt install etcd-server)");
+            return;
+        }
+        let port = || {
+            TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port()
+        };
+        let (cp, pp) = (port(), port());
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("http://127.0.0.1:{cp}");
+        let peer = format!("http://127.0.0.1:{pp}");
+        struct Kill(std::process::Child);
+        impl Drop for Kill {
+            fn drop(&mut self) {
+                let _ = self.0.kill();
+                let _ = self.0.wait();
+            }
+        }
+        let _etcd = Kill(
+            std::process::Command::new("etcd")
+                .arg("--data-dir")
+                .arg(dir.path().join("data"))
+                .args([
+                    "--listen-client-urls",
+                    &url,
+                    "--advertise-client-urls",
+                    &url,
+                ])
+                .args([
+                    "--listen-peer-urls",
+                    &peer,
+                    "--initial-advertise-peer-urls",
+                    &peer,
+                ])
+                .args(["--initial-cluster", &format!("default={peer}")])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+        let c = Client::new(&url);
+        let t0 = std::time::Instant::now();
+        while c.get("probe").is_err() {
+            assert!(t0.elapsed().as_secs() < 20, "etcd did not come up");
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        exercise(&url);
+    }
+
+    fn exercise(url: &str) {
+        let c = Client::new(url);
         let k = key(None);
         assert_eq!(c.lock(&k, "m1").unwrap(), Attempt::Done);
         assert_eq!(c.lock(&k, "m1").unwrap(), Attempt::Done, "idempotent");
