@@ -119,11 +119,11 @@ struct EspMount {
 
 impl Drop for EspMount {
     fn drop(&mut self) {
-        if self.mounted_here {
-            if let Err(e) = rustix::mount::unmount(&self.dir, rustix::mount::UnmountFlags::empty())
-            {
-                eprintln!("basalt-update: unmounting {}: {e}", self.dir.display());
-            }
+        if !self.mounted_here {
+            return;
+        }
+        if let Err(e) = rustix::mount::unmount(&self.dir, rustix::mount::UnmountFlags::empty()) {
+            eprintln!("basalt-update: unmounting {}: {e}", self.dir.display());
         }
     }
 }

@@ -108,6 +108,14 @@ pub fn slot_cmdline(s: char, m: &Metadata) -> String {
     c
 }
 
+/// The booted slot must be one of [`SLOTS`].
+pub fn check_booted(m: &Machine) -> Result<()> {
+    if !SLOTS.contains(&m.booted) {
+        bail!("booted slot {:?} is not one of {SLOTS:?}", m.booted);
+    }
+    Ok(())
+}
+
 fn grub<T>(r: basalt_grub::Result<T>, what: &str) -> Result<T> {
     r.map_err(|e| anyhow::anyhow!("{what}: {e}"))
 }
@@ -115,6 +123,7 @@ fn grub<T>(r: basalt_grub::Result<T>, what: &str) -> Result<T> {
 /// Verifies `payload` with `key` and installs it into the slot that is not
 /// booted; see the module documentation for the order of steps.
 pub fn apply(m: &Machine, payload: File, key: &VerifyingKey, opts: &ApplyOptions) -> Result<Apply> {
+    check_booted(m)?;
     let p = Payload::open(payload, key).context("verifying the update payload")?;
     let meta = p.metadata().clone();
     let target = other(m.booted);
@@ -246,6 +255,7 @@ pub fn failed_trial(state: &BootState, booted: char) -> Option<char> {
 /// ORDER, and record a trial that fell back to it. Returns the failure
 /// recorded, if any.
 pub fn mark_good(m: &Machine) -> Result<Option<FailureRecord>> {
+    check_booted(m)?;
     let envp = m.esp.grubenv();
     let state = grub(read_state(&envp, &SLOTS), "reading grubenv")?;
     let failure = match failed_trial(&state, m.booted) {
@@ -285,6 +295,7 @@ pub enum Rollback {
 /// Makes the other good slot the one that boots next; a staged trial in the
 /// other slot is cancelled instead (the booted slot stays first).
 pub fn rollback(m: &Machine) -> Result<Rollback> {
+    check_booted(m)?;
     let envp = m.esp.grubenv();
     let state = grub(read_state(&envp, &SLOTS), "reading grubenv")?;
     let o = other(m.booted);

@@ -241,12 +241,15 @@ mod tests {
     use std::net::TcpListener;
     use std::sync::{Arc, Mutex};
 
+    /// Last revision; key -> (base64 value, mod_revision).
+    type Store = (i64, BTreeMap<String, (String, i64)>);
+
     /// A minimal etcd v3 JSON gateway: range and txn (one compare, one put)
     /// over an in-memory store with revisions.
     fn fake_etcd() -> String {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("http://{}", l.local_addr().unwrap());
-        let store: Arc<Mutex<(i64, BTreeMap<String, (String, i64)>)>> = Arc::default();
+        let store: Arc<Mutex<Store>> = Arc::default();
         std::thread::spawn(move || {
             for s in l.incoming() {
                 let mut s = s.unwrap();

@@ -36,6 +36,7 @@ pub struct Status {
 }
 
 pub fn status(m: &Machine) -> Result<Status> {
+    super::agent::check_booted(m)?;
     let state = read_state(&m.esp.grubenv(), &SLOTS)
         .map_err(|e| anyhow::anyhow!("reading grubenv: {e}"))?;
     let next = state.clone().select();

@@ -371,6 +371,8 @@ fn other_refusals() {
     assert_eq!((st.order[0], st.slot('B').unwrap().tries), ('A', 0));
     let e = rollback(&r.machine('A')).unwrap_err().to_string();
     assert!(e.contains("no good system"), "{e}");
+    let e = status(&r.machine('C')).unwrap_err().to_string();
+    assert!(e.contains("not one of"), "{e}");
     // No partition for the slot.
     let mut m = r.machine('A');
     m.disk = r.root.join("2.0.update");
