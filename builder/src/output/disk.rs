@@ -193,6 +193,26 @@ fn write_raw(
     ];
     let layout =
         DiskLayout::plan(g("disk"), &specs, None).context("planning the partition table")?;
+    let bios = layout.partition(PART_BIOS).context("BIOS-BOOT missing from the layout")?;
+
+    // Boot loader and initramfs. The slot's command line carries the verity
+    // root hash, known only once /usr is written: plan the ESP with a
+    // same-length placeholder, then write it with the real one.
+    let kver = built.kernels.first().context("the tree holds no kernel")?;
+    let initrd = super::initramfs::build(&built.tree, kver, epoch)?;
+    log::detail(&format!("initramfs: {}", human(initrd.len() as u64)));
+    let placeholder = cmdline(profile, &"0".repeat(64), usr_fs);
+    let boot = super::boot::Boot::build(&built.tree, &placeholder)?;
+    let mut esp_tree = parts.esp.clone();
+    boot.add_to_esp(&mut esp_tree, &initrd, &placeholder, epoch)?;
+    let esp_part = layout.partition(PART_ESP).context("ESP missing from the layout")?;
+    let esp_opts = basalt_fat::FatOptions {
+        size: sizes.esp,
+        hidden_sectors: u32::try_from(esp_part.offset() / 512).context("ESP starts beyond 2 TiB")?,
+        ..esp_opts
+    };
+    basalt_fat::FatPlan::new(&esp_tree, &esp_opts).context("planning the ESP")?;
+    boot.check_bios_fits(bios.size())?;
     let part = |n: u32| {
         layout
             .partition(n)
@@ -211,14 +231,6 @@ fn write_raw(
         .write_headers(&mut f)
         .context("writing the partition table")?;
 
-    let esp = part(PART_ESP)?;
-    let esp_opts = basalt_fat::FatOptions {
-        size: sizes.esp,
-        hidden_sectors: u32::try_from(esp.offset() / 512).context("ESP starts beyond 2 TiB")?,
-        ..esp_opts
-    };
-    basalt_fat::write_fat(&parts.esp, &esp_opts, &f, esp.offset()).context("writing the ESP")?;
-
     let usr = part(PART_USR_A)?;
     write_ext4(&usr_plan, &f, usr.offset(), "usr")?;
     log::step("hashing /usr for dm-verity");
@@ -232,14 +244,23 @@ fn write_raw(
         usr.offset() + usr_fs,
     )
     .context("writing the /usr hash tree")?;
+    let root_hex = hex::encode(verity.root_hash);
+    let line = cmdline(profile, &root_hex, usr_fs);
+    let mut esp_tree = parts.esp.clone();
+    boot.add_to_esp(&mut esp_tree, &initrd, &line, epoch)?;
+    log::step("writing the ESP and the boot loader");
+    basalt_fat::write_fat(&esp_tree, &esp_opts, &f, esp_part.offset()).context("writing the ESP")?;
+    boot.install_bios(&f, bios.offset() / 512, bios.size() / 512)?;
     write_ext4(&oem_plan, &f, part(PART_OEM)?.offset(), "oem")?;
     write_ext4(&root_plan, &f, part(PART_ROOT)?.offset(), "root")?;
     f.sync_all().context("syncing the disk image")?;
     drop(f);
     tmp.commit()?;
 
-    let root_hex = hex::encode(verity.root_hash);
     manifest.usr.insert("slot".into(), "USR-A".into());
+    manifest.usr.insert("cmdline".into(), line.into());
+    manifest.usr.insert("kernel".into(), kver.clone().into());
+    manifest.usr.insert("initrd_size".into(), initrd.len().into());
     manifest
         .usr
         .insert("root_hash".into(), root_hex.clone().into());
@@ -276,6 +297,19 @@ fn write_raw(
         human(usr_fs)
     ));
     Ok(())
+}
+
+/// The kernel command line of slot A (provisioner/src/init/README.md has
+/// the `basalt.*` contract), followed by the profile's own arguments.
+fn cmdline(profile: &Profile, root_hash: &str, usr_fs: u64) -> String {
+    let mut args = vec![
+        "basalt.slot=a".to_string(),
+        format!("basalt.usrhash={root_hash}"),
+        format!("basalt.usr_hash_offset={usr_fs}"),
+        format!("basalt.usr_data_blocks={}", usr_fs / 4096),
+    ];
+    args.extend(profile.kernel_cmdline.iter().cloned());
+    args.join(" ")
 }
 
 /// Write a planned ext4 straight into the image at `offset`; the image is

@@ -3,7 +3,7 @@
 //! root skeleton: merged-usr links and empty mount points) seeds ROOT.
 
 use anyhow::{Context, Result, bail};
-use basalt_tree::{Content, Entry, Kind, Tree};
+use basalt_tree::{Entry, Kind, Tree};
 
 /// The three trees a disk image is written from.
 pub struct Split {
@@ -83,10 +83,6 @@ pub fn split(tree: &Tree, kernels: &[String], epoch: i64) -> Result<Split> {
     esp.insert_p(
         "/EFI/basalt/vmlinuz-a",
         Entry::file(0o644, kernel).at(epoch),
-    )?;
-    esp.insert_p(
-        "/EFI/basalt/kernel-version-a",
-        Entry::file(0o644, Content::from_bytes(format!("{kver}\n").into_bytes())).at(epoch),
     )?;
     Ok(Split { usr, root, esp })
 }
