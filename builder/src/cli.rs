@@ -28,6 +28,11 @@ pub enum Command {
     Lock(LockArgs),
     /// Show the resolved package set and why each package is in it.
     Packages(PackagesArgs),
+    /// Create an Ed25519 key pair for signing update payloads (PREFIX.key, PREFIX.pub).
+    Keygen {
+        /// Path prefix of the key files.
+        prefix: PathBuf,
+    },
     /// Inspect profiles.
     #[command(subcommand)]
     Profile(ProfileCommand),
@@ -93,6 +98,10 @@ pub struct BuildArgs {
     /// Override the profile's image version.
     #[arg(long = "image-version")]
     pub image_version: Option<String>,
+    /// Ed25519 key that signs the update payload (default: the profile's
+    /// `update.signing_key`, else $XDG_CONFIG_HOME/basalt/update.key, created if missing).
+    #[arg(long = "signing-key")]
+    pub signing_key: Option<PathBuf>,
     /// Print the manifest as JSON on stdout when done.
     #[arg(long)]
     pub json: bool,

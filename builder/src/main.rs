@@ -26,6 +26,7 @@ fn main() -> std::process::ExitCode {
         Command::Boot(a) => cmd::boot::run(a),
         Command::Lock(a) => cmd::lock::run(a),
         Command::Packages(a) => cmd::packages::run(a),
+        Command::Keygen { prefix } => cmd::keygen::keygen(prefix),
         Command::Profile(ProfileCommand::Show {
             profile,
             image_version,

@@ -36,7 +36,19 @@ pub fn run(args: &BuildArgs) -> Result<()> {
     let work = WorkDir::new(&args.output)?;
     let store = basalt_tree::ContentStore::new(work.path.join("store"))
         .context("creating the content store")?;
-    let built = tree::build_tree(&profile, debs, &store, &work.path.join("overlays"), epoch)?;
+    let signer = crate::stages::signing::signer(
+        args.signing_key
+            .clone()
+            .or_else(|| profile.signing_key.clone()),
+    )?;
+    let built = tree::build_tree(
+        &profile,
+        debs,
+        &store,
+        &work.path.join("overlays"),
+        epoch,
+        &signer.public_pem,
+    )?;
 
     let mut manifest = Manifest {
         name: profile.name.clone(),
@@ -73,6 +85,7 @@ pub fn run(args: &BuildArgs) -> Result<()> {
                 &args.output,
                 &work.path,
                 epoch,
+                &signer,
                 &mut manifest,
             )?,
         }

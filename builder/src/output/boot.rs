@@ -24,25 +24,41 @@ impl Boot {
     /// Build GRUB's images from the tree's own GRUB packages.
     pub fn build(tree: &Tree, cmdline_a: &str) -> Result<Boot> {
         let cfg = GrubConfig::ab(cmdline_a, EMPTY_SLOT_B);
-        let artifacts = basalt_grub::build(tree, &cfg).context("assembling GRUB from the image's packages")?;
+        let artifacts =
+            basalt_grub::build(tree, &cfg).context("assembling GRUB from the image's packages")?;
         Ok(Boot { artifacts })
     }
 
     /// Add GRUB's files, slot A's initrd and slot A's command line to the
     /// ESP tree (which already holds slot A's kernel).
-    pub fn add_to_esp(&self, esp: &mut Tree, initrd: &[u8], cmdline_a: &str, epoch: i64) -> Result<()> {
+    pub fn add_to_esp(
+        &self,
+        esp: &mut Tree,
+        initrd: &[u8],
+        cmdline_a: &str,
+        epoch: i64,
+    ) -> Result<()> {
         let slot_a = slot_cfg_path('A');
         for (path, bytes) in &self.artifacts.esp_files {
             let bytes = if *path == slot_a {
-                basalt_grub::slot_cfg(&SlotBoot { name: 'A', cmdline: cmdline_a.to_string() })
-                    .context("writing slot A's boot entry")?
-                    .into_bytes()
+                basalt_grub::slot_cfg(&SlotBoot {
+                    name: 'A',
+                    cmdline: cmdline_a.to_string(),
+                })
+                .context("writing slot A's boot entry")?
+                .into_bytes()
             } else {
                 bytes.clone()
             };
-            esp.insert_p(path, Entry::file(0o644, Content::from_bytes(bytes)).at(epoch))?;
+            esp.insert_p(
+                path,
+                Entry::file(0o644, Content::from_bytes(bytes)).at(epoch),
+            )?;
         }
-        esp.insert_p(&initrd_path('A'), Entry::file(0o644, Content::from_bytes(initrd.to_vec())).at(epoch))?;
+        esp.insert_p(
+            &initrd_path('A'),
+            Entry::file(0o644, Content::from_bytes(initrd.to_vec())).at(epoch),
+        )?;
         Ok(())
     }
 
@@ -60,7 +76,13 @@ impl Boot {
 
     /// boot.img into the MBR's boot code, core.img into BIOS-BOOT.
     pub fn install_bios(&self, disk: &File, first_lba: u64, sectors: u64) -> Result<()> {
-        basalt_grub::install_bios(disk, &self.artifacts.boot_img, &self.artifacts.core_img, first_lba, sectors)
-            .context("installing GRUB for BIOS")
+        basalt_grub::install_bios(
+            disk,
+            &self.artifacts.boot_img,
+            &self.artifacts.core_img,
+            first_lba,
+            sectors,
+        )
+        .context("installing GRUB for BIOS")
     }
 }

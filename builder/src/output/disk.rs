@@ -19,6 +19,7 @@ use crate::log;
 use crate::manifest::{Artifact, Manifest};
 use crate::profile::Profile;
 use crate::profile::size::human;
+use crate::stages::signing::Signer;
 use crate::stages::tree::Assembled;
 
 /// GPT entry numbers of the partitions (Flatcar's numbering).
@@ -50,6 +51,7 @@ pub fn write(
     out: &Path,
     work: &Path,
     epoch: i64,
+    signer: &Signer,
     manifest: &mut Manifest,
 ) -> Result<()> {
     let raw_name = format!("{}.img", profile.name);
@@ -63,7 +65,7 @@ pub fn write(
         work.join(&raw_name)
     };
     if !manifest.artifacts.iter().any(|a| a.file == raw_name) && !raw_path.exists() {
-        write_raw(profile, built, &raw_path, epoch, manifest)?;
+        write_raw(profile, built, &raw_path, out, epoch, signer, manifest)?;
         if format == Format::Raw {
             manifest.artifacts.push(Artifact::of(&raw_path, "raw")?);
         }
@@ -92,7 +94,9 @@ fn write_raw(
     profile: &Profile,
     built: &Assembled,
     dest: &Path,
+    out: &Path,
     epoch: i64,
+    signer: &Signer,
     manifest: &mut Manifest,
 ) -> Result<()> {
     let seed = &profile.disk.seed;
@@ -193,7 +197,9 @@ fn write_raw(
     ];
     let layout =
         DiskLayout::plan(g("disk"), &specs, None).context("planning the partition table")?;
-    let bios = layout.partition(PART_BIOS).context("BIOS-BOOT missing from the layout")?;
+    let bios = layout
+        .partition(PART_BIOS)
+        .context("BIOS-BOOT missing from the layout")?;
 
     // Boot loader and initramfs. The slot's command line carries the verity
     // root hash, known only once /usr is written: plan the ESP with a
@@ -205,10 +211,13 @@ fn write_raw(
     let boot = super::boot::Boot::build(&built.tree, &placeholder)?;
     let mut esp_tree = parts.esp.clone();
     boot.add_to_esp(&mut esp_tree, &initrd, &placeholder, epoch)?;
-    let esp_part = layout.partition(PART_ESP).context("ESP missing from the layout")?;
+    let esp_part = layout
+        .partition(PART_ESP)
+        .context("ESP missing from the layout")?;
     let esp_opts = basalt_fat::FatOptions {
         size: sizes.esp,
-        hidden_sectors: u32::try_from(esp_part.offset() / 512).context("ESP starts beyond 2 TiB")?,
+        hidden_sectors: u32::try_from(esp_part.offset() / 512)
+            .context("ESP starts beyond 2 TiB")?,
         ..esp_opts
     };
     basalt_fat::FatPlan::new(&esp_tree, &esp_opts).context("planning the ESP")?;
@@ -249,7 +258,8 @@ fn write_raw(
     let mut esp_tree = parts.esp.clone();
     boot.add_to_esp(&mut esp_tree, &initrd, &line, epoch)?;
     log::step("writing the ESP and the boot loader");
-    basalt_fat::write_fat(&esp_tree, &esp_opts, &f, esp_part.offset()).context("writing the ESP")?;
+    basalt_fat::write_fat(&esp_tree, &esp_opts, &f, esp_part.offset())
+        .context("writing the ESP")?;
     boot.install_bios(&f, bios.offset() / 512, bios.size() / 512)?;
     write_ext4(&oem_plan, &f, part(PART_OEM)?.offset(), "oem")?;
     write_ext4(&root_plan, &f, part(PART_ROOT)?.offset(), "root")?;
@@ -260,7 +270,9 @@ fn write_raw(
     manifest.usr.insert("slot".into(), "USR-A".into());
     manifest.usr.insert("cmdline".into(), line.into());
     manifest.usr.insert("kernel".into(), kver.clone().into());
-    manifest.usr.insert("initrd_size".into(), initrd.len().into());
+    manifest
+        .usr
+        .insert("initrd_size".into(), initrd.len().into());
     manifest
         .usr
         .insert("root_hash".into(), root_hex.clone().into());

@@ -24,14 +24,27 @@ pub fn build(tree: &Tree, kver: &str, epoch: i64) -> Result<Vec<u8>> {
     // The kernel opens /dev/console for init's stdio before /init mounts devtmpfs.
     t.insert(
         "/dev/console",
-        Entry { kind: Kind::CharDevice { major: 5, minor: 1 }, ..Entry::dir(0o600) }.at(epoch),
+        Entry {
+            kind: Kind::CharDevice { major: 5, minor: 1 },
+            ..Entry::dir(0o600)
+        }
+        .at(epoch),
     )?;
-    t.insert("/init", Entry::file(0o755, Content::from_bytes(embedded::INIT.to_vec())).at(epoch))?;
+    t.insert(
+        "/init",
+        Entry::file(0o755, Content::from_bytes(embedded::INIT.to_vec())).at(epoch),
+    )?;
     for m in &mods.modules {
         t.insert_p(&m.path, Entry::file(0o644, m.content.clone()).at(epoch))?;
     }
-    t.insert_p(LOAD_ORDER, Entry::file(0o644, Content::from_bytes(mods.load_order.into_bytes())).at(epoch))?;
+    t.insert_p(
+        LOAD_ORDER,
+        Entry::file(0o644, Content::from_bytes(mods.load_order.into_bytes())).at(epoch),
+    )?;
     t.clamp_mtimes(epoch);
-    let cpio = Archive::from_tree(&t).context("laying out the initramfs")?.to_vec().context("writing the initramfs")?;
+    let cpio = Archive::from_tree(&t)
+        .context("laying out the initramfs")?
+        .to_vec()
+        .context("writing the initramfs")?;
     basalt_cpio::compress_bytes(&cpio, Compression::xz()).context("compressing the initramfs")
 }

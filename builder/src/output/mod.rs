@@ -1,8 +1,9 @@
 //! Artifact writers: one module per output format family.
 
-pub mod disk;
 mod boot;
+pub mod disk;
 mod initramfs;
+pub mod payload;
 mod region;
 mod split;
 pub mod tar;

@@ -99,6 +99,7 @@ pub fn merge(chain: &[ChainFile]) -> Result<Profile> {
     let mut variables = BTreeMap::new();
     let mut sizes: BTreeMap<&'static str, (u64, usize)> = BTreeMap::new();
     let mut seed = None;
+    let mut signing_key = None;
 
     // Root ancestor first, so children override.
     for (idx, cf) in chain.iter().enumerate().rev() {
@@ -185,6 +186,19 @@ pub fn merge(chain: &[ChainFile]) -> Result<Profile> {
             variables.insert(k.clone(), json);
         }
         set(&mut seed, &f.disk.seed);
+        if let Some(k) = &f.update.signing_key {
+            signing_key = Some(match cf.loc.join(k) {
+                Location::Disk(p) => p,
+                Location::Embedded(_) => {
+                    return Err(cf
+                        .error(
+                            &["update", "signing_key"],
+                            "an embedded profile cannot name a key file",
+                        )
+                        .into());
+                }
+            });
+        }
         let d = &f.disk;
         for (key, val) in [
             ("esp", &d.esp),
@@ -306,6 +320,7 @@ pub fn merge(chain: &[ChainFile]) -> Result<Profile> {
         os_release,
         variables,
         disk,
+        signing_key,
     })
 }
 

@@ -94,6 +94,8 @@ pub struct Profile {
     pub os_release: BTreeMap<String, String>,
     pub variables: BTreeMap<String, serde_json::Value>,
     pub disk: DiskSizes,
+    /// Update payload signing key (`update.signing_key`), resolved against the profile's directory.
+    pub signing_key: Option<PathBuf>,
 }
 
 fn ser_locations<S: serde::Serializer>(locs: &[Location], s: S) -> Result<S::Ok, S::Error> {

@@ -38,6 +38,8 @@ pub struct ProfileFile {
     pub variables: BTreeMap<String, serde_yaml_ng::Value>,
     #[serde(default)]
     pub disk: Disk,
+    #[serde(default)]
+    pub update: Update,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -128,4 +130,11 @@ pub struct Disk {
     pub usr: Option<String>,
     pub oem: Option<String>,
     pub root: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Update {
+    /// Ed25519 key (PKCS#8 PEM) that signs update payloads, relative to the profile.
+    pub signing_key: Option<String>,
 }

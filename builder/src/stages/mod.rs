@@ -3,4 +3,5 @@
 
 pub mod fetch;
 pub mod resolve;
+pub mod signing;
 pub mod tree;

@@ -24,6 +24,7 @@ pub fn build_tree(
     store: &ContentStore,
     scratch: &Path,
     epoch: i64,
+    public_key_pem: &str,
 ) -> Result<Assembled> {
     let overlays = profile
         .overlays
@@ -89,6 +90,30 @@ pub fn build_tree(
         report,
         kernels,
     })
+}
+
+/// Basalt's own programs and the update public key, in /usr.
+fn add_machine_files(tree: &mut Tree, public_key_pem: &str, epoch: i64) -> Result<()> {
+    use crate::embedded;
+    use basalt_tree::{Content, Entry};
+    for (path, bytes) in [
+        ("/usr/bin/basalt-provision", embedded::PROVISION),
+        ("/usr/bin/basalt-update", embedded::UPDATE),
+    ] {
+        tree.insert_p(
+            path,
+            Entry::file(0o755, Content::from_bytes(bytes.to_vec())).at(epoch),
+        )?;
+    }
+    tree.insert_p(
+        "/usr/share/basalt/update.pub",
+        Entry::file(
+            0o644,
+            Content::from_bytes(public_key_pem.as_bytes().to_vec()),
+        )
+        .at(epoch),
+    )?;
+    Ok(())
 }
 
 /// The kernel versions that have a modules directory and a kernel image.
