@@ -18,7 +18,8 @@ fn main() {
     let manifest = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR"));
     let root = manifest.parent().expect("workspace root").to_path_buf();
     println!("cargo:rerun-if-env-changed=BASALT_MACHINE_BINS");
-    for p in ["provisioner", "crates", "Cargo.lock", "Cargo.toml"] {
+    // profiles/ and overlays/ are embedded with include_dir, which cannot track them itself.
+    for p in ["provisioner", "crates", "Cargo.lock", "Cargo.toml", "profiles", "overlays"] {
         println!("cargo:rerun-if-changed={}", root.join(p).display());
     }
 

@@ -12,9 +12,18 @@ use crate::embedded;
 /// Where /init reads the module load order (provisioner/src/init/README.md).
 const LOAD_ORDER: &str = "/lib/modules/load-order";
 
+/// Modules beyond the disk path: the config sources /init reads (QEMU's
+/// fw_cfg, ISO 9660 config drives and NoCloud disks, FAT OEM/cidata media).
+const CONFIG_SOURCE_MODULES: &[&str] = &["qemu_fw_cfg", "isofs", "vfat"];
+
 /// Build the compressed initramfs for kernel `kver` from the image tree.
 pub fn build(tree: &Tree, kver: &str, epoch: i64) -> Result<Vec<u8>> {
-    let mods = basalt_kmod::initramfs_modules(tree, kver, basalt_kmod::BOOT_MODULES, true)
+    let wanted: Vec<&str> = basalt_kmod::BOOT_MODULES
+        .iter()
+        .chain(CONFIG_SOURCE_MODULES)
+        .copied()
+        .collect();
+    let mods = basalt_kmod::initramfs_modules(tree, kver, &wanted, true)
         .with_context(|| format!("collecting the boot modules of {kver}"))?;
     let mut t = Tree::new();
     t.get_mut("/").context("tree without a root")?.mtime = epoch;

@@ -103,6 +103,8 @@ fn embedded_file(p: &Path) -> Option<&'static include_dir::File<'static>> {
 }
 
 fn write_embedded(dir: &Dir<'static>, base: &Path, out: &Path) -> Result<()> {
+    // Paths inside `dir` are relative to the embedded root; `base` is the
+    // overlay's own path there, and `out` stays the overlay's destination.
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     for f in dir.files() {
         let rel = f.path().strip_prefix(base).unwrap_or(f.path());
@@ -115,9 +117,7 @@ fn write_embedded(dir: &Dir<'static>, base: &Path, out: &Path) -> Result<()> {
             .with_context(|| format!("writing {}", dest.display()))?;
     }
     for d in dir.dirs() {
-        let rel = d.path().strip_prefix(base).unwrap_or(d.path());
-        write_embedded(d, base, &out.join(rel))?;
-        let _ = rel;
+        write_embedded(d, base, out)?;
     }
     Ok(())
 }
@@ -170,6 +170,36 @@ mod tests {
         for (base, rel, want) in cases {
             assert_eq!(base.join(rel), want, "{base:?} + {rel}");
         }
+    }
+
+    #[test]
+    fn embedded_overlay_materialises_with_its_layout() {
+        let scratch = std::env::temp_dir().join(format!("basalt-overlay-{}", std::process::id()));
+        let dir = Location::Embedded("overlays/base".into())
+            .overlay_dir(&scratch)
+            .expect("materialise");
+        let want = Path::new(env!("CARGO_MANIFEST_DIR")).join("../overlays/base");
+        let mut stack = vec![want.clone()];
+        let mut n = 0;
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).expect("read_dir").flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else {
+                    let rel = p.strip_prefix(&want).expect("prefix");
+                    assert_eq!(
+                        std::fs::read(dir.join(rel)).ok(),
+                        std::fs::read(&p).ok(),
+                        "{}",
+                        rel.display()
+                    );
+                    n += 1;
+                }
+            }
+        }
+        assert!(n > 3, "overlay has only {n} files");
+        std::fs::remove_dir_all(&scratch).ok();
     }
 
     #[test]
