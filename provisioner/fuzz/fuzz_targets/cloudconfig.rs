@@ -8,7 +8,8 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let text = format!("#cloud-config\n{body}");
-    let lines = text.lines().count().max(1);
+    // YAML breaks lines at \n, \r\n and a lone \r.
+    let lines = text.replace("\r\n", "\n").matches(['\n', '\r']).count() + 1;
     match basalt_provisioner::cloudconfig::parse(&text) {
         Ok((plan, _)) => {
             let _ = basalt_provisioner::translate::to_ignition(&plan);
