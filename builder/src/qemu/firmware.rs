@@ -87,7 +87,9 @@ mod tests {
     #[test]
     fn picks_the_preferred_layout_present() {
         // (files present, expected choice: Some((code, vars)) or Err)
-        let cases: &[(&[&str], Option<(&str, Option<&str>)>)] = &[
+        /// (files present, expected (code or combined image, vars template), None = error)
+        type Case<'a> = (&'a [&'a str], Option<(&'a str, Option<&'a str>)>);
+        let cases: &[Case] = &[
             (
                 &[
                     "OVMF/OVMF_CODE_4M.fd",
