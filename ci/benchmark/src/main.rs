@@ -108,18 +108,8 @@ fn run(a: &Args) -> Result<bool> {
         write_json(&a.json, entries)
     };
 
-    let assembled = assembly::tar_build(&a.basalt, &a.work);
-    let raw = assembly::raw_build(&a.basalt, &a.work);
-    record(&mut entries, raw, "raw image build", "s")?;
-    if let Ok(asm) = &assembled {
-        let r = ext4::bench(&a.dir2ext4, &asm.tar, &a.work, a.runs).map(|e| vec![e]);
-        record(&mut entries, r, "ext4", "s")?;
-    }
-    let r = verity::bench(&a.work, a.runs).map(|e| vec![e]);
-    record(&mut entries, r, "verity", "s")?;
-    let r = provisioner::bench(&a.bench_apply, &a.work);
-    record(&mut entries, r, "provisioner", "ms")?;
-    match &assembled {
+    // The tar build and its debootstrap baseline first, back to back.
+    match assembly::tar_build(&a.basalt, &a.work) {
         Ok(asm) => {
             let base = if a.debootstrap {
                 debootstrap::baseline(&a.work, asm.mirror.as_deref(), &asm.packages)
@@ -129,16 +119,27 @@ fn run(a: &Args) -> Result<bool> {
             if let Err(e) = &base {
                 eprintln!("bench: debootstrap baseline unavailable: {e:#}");
             }
-            let mut es = assembly::tar_entries(asm, &base);
-            es.extend(std::mem::take(&mut entries));
-            entries = es;
-            write_json(&a.json, &entries)?;
+            record(
+                &mut entries,
+                Ok(assembly::tar_entries(&asm, &base)),
+                "",
+                "s",
+            )?;
+            let raw = assembly::raw_build(&a.basalt, &a.work);
+            record(&mut entries, raw, "raw image build", "s")?;
+            let r = ext4::bench(&a.dir2ext4, &asm.tar, &a.work, a.runs).map(|e| vec![e]);
+            record(&mut entries, r, "ext4", "s")?;
         }
         Err(e) => {
-            let r = Err(anyhow::anyhow!("{e:#}"));
-            record(&mut entries, r, "assembly (tar build)", "s")?;
+            record(&mut entries, Err(e), "assembly (tar build)", "s")?;
+            let raw = assembly::raw_build(&a.basalt, &a.work);
+            record(&mut entries, raw, "raw image build", "s")?;
         }
     }
+    let r = verity::bench(&a.work, a.runs).map(|e| vec![e]);
+    record(&mut entries, r, "verity", "s")?;
+    let r = provisioner::bench(&a.bench_apply, &a.work);
+    record(&mut entries, r, "provisioner", "ms")?;
     print!("{}", report::table(&entries));
     Ok(ok)
 }
