@@ -6,6 +6,7 @@ pub mod check;
 pub mod cloudconfig;
 pub mod diag;
 pub mod fetch;
+pub mod firstboot;
 pub mod ignition;
 pub mod intent;
 pub mod jsonloc;

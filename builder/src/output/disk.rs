@@ -311,6 +311,21 @@ fn write_raw(
     Ok(())
 }
 
+/// Arguments every Basalt slot boots with: the machine config comes from
+/// Basalt's provisioner, so systemd's interactive first-boot questions are off.
+const FIXED_ARGS: &[&str] = &["systemd.firstboot=off"];
+
+/// Arguments after the `basalt.*` ones: Basalt's fixed ones, then the
+/// profile's. Update payloads carry the same.
+fn extra_args(profile: &Profile) -> String {
+    FIXED_ARGS
+        .iter()
+        .map(|s| s.to_string())
+        .chain(profile.kernel_cmdline.iter().cloned())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// The kernel command line of slot A (provisioner/src/init/README.md has
 /// the `basalt.*` contract), followed by the profile's own arguments.
 fn cmdline(profile: &Profile, root_hash: &str, usr_fs: u64) -> String {
@@ -320,7 +335,7 @@ fn cmdline(profile: &Profile, root_hash: &str, usr_fs: u64) -> String {
         format!("basalt.usr_hash_offset={usr_fs}"),
         format!("basalt.usr_data_blocks={}", usr_fs / 4096),
     ];
-    args.extend(profile.kernel_cmdline.iter().cloned());
+    args.push(extra_args(profile));
     args.join(" ")
 }
 

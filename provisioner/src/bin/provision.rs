@@ -1,9 +1,10 @@
 //! `basalt-provision`: validate, translate and apply first-boot configs.
 
 use anyhow::{Context, Result, bail};
-use basalt_provisioner::apply::{self, Options};
+use basalt_provisioner::apply;
 use basalt_provisioner::diag::Report;
-use basalt_provisioner::fetch::{Fetcher, resolve_plan};
+use basalt_provisioner::fetch::Fetcher;
+use basalt_provisioner::firstboot::{self, ConfigInput};
 use basalt_provisioner::sources;
 use basalt_provisioner::userdata::{self, Format};
 use clap::{Parser, Subcommand};
@@ -165,47 +166,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
             now,
             env,
         } => {
-            let fetcher = Fetcher::new();
-            let (source, bytes) = match config {
-                Some(p) => {
-                    let b =
-                        std::fs::read(&p).with_context(|| format!("reading {}", p.display()))?;
-                    (format!("file:{}", p.display()), b)
-                }
-                None => match sources::discover(&env.env(), &fetcher)
-                    .context("searching config sources")?
-                {
-                    Some(f) => (f.source, f.data),
-                    None => {
-                        eprintln!("basalt-provision: no config found; nothing to do");
-                        return Ok(ExitCode::SUCCESS);
-                    }
+            let env = env.env();
+            let input = match config {
+                Some(p) => ConfigInput::Given {
+                    source: format!("file:{}", p.display()),
+                    bytes: std::fs::read(&p).with_context(|| format!("reading {}", p.display()))?,
                 },
+                None => ConfigInput::Discover(&env),
             };
-            let text =
-                userdata::to_text(&bytes).map_err(|r| anyhow::anyhow!("{}", r.render(&source)))?;
-            let loaded = match userdata::load_str(&text) {
-                Ok(l) => l,
-                Err(r) => {
-                    print_report(&source, &r);
-                    bail!("config from {source} is invalid; nothing was applied");
-                }
-            };
-            print_report(&source, &loaded.warnings);
-            let warnings: Vec<String> = loaded
-                .warnings
-                .diagnostics
-                .iter()
-                .map(|d| d.render(&source))
-                .collect();
-            let format = match loaded.format {
-                Format::Ignition => "ignition",
-                Format::CloudConfig => "cloud-config",
-                Format::Script => "script",
-            };
-            let plan =
-                userdata::assemble(loaded, &fetcher).context("resolving config references")?;
-            let plan = resolve_plan(plan, &fetcher).context("fetching contents")?;
             // The clock is read here, at the edge; the library takes it as input.
             let now = now.or_else(|| {
                 std::time::SystemTime::now()
@@ -213,20 +181,20 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     .ok()
                     .and_then(|d| i64::try_from(d.as_secs()).ok())
             });
-            let opts = Options {
-                now,
-                source,
-                format: format.into(),
-                warnings,
+            let Some(run) = firstboot::provision(&root, input, now)? else {
+                eprintln!("basalt-provision: no config found; nothing to do");
+                return Ok(ExitCode::SUCCESS);
             };
-            let out = apply::apply(&plan, &root, &opts).context("applying config")?;
-            if out.skipped {
+            for w in &run.warnings {
+                eprintln!("{w}");
+            }
+            if run.outcome.skipped {
                 eprintln!(
                     "basalt-provision: already provisioned ({} exists); nothing to do",
                     apply::STAMP_FILE
                 );
             }
-            for w in &out.warnings {
+            for w in &run.outcome.warnings {
                 eprintln!("basalt-provision: warning: {w}");
             }
             Ok(ExitCode::SUCCESS)
