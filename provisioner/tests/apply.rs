@@ -386,3 +386,28 @@ fn http_contents_gzip_sha512_and_headers() {
     assert!(e.contains("HTTP status 404"), "{e}");
     assert_eq!(before, snapshot(t.path()));
 }
+
+/// An image's default user exists in /etc/passwd but its home (on ROOT)
+/// does not exist before the first boot: keys for it create the home.
+#[test]
+fn keys_for_existing_user_create_missing_home() {
+    let t = fake_root();
+    let r = t.path();
+    let passwd = read(r, "/etc/passwd");
+    std::fs::write(
+        r.join("etc/passwd"),
+        format!("{passwd}core:x:500:500:Basalt default user:/home/core:/bin/bash\n"),
+    )
+    .unwrap();
+    let group = read(r, "/etc/group");
+    std::fs::write(r.join("etc/group"), format!("{group}core:x:500:\n")).unwrap();
+    assert!(!r.join("home/core").exists());
+    let cfg = r#"{"ignition":{"version":"3.4.0"},"passwd":{"users":[{"name":"core","sshAuthorizedKeys":["ssh-ed25519 AAAAC3 k@x"]}]}}"#;
+    apply_text(cfg, r).unwrap();
+    assert_eq!(meta(r, "/home/core").1, 500, "home owned by core");
+    assert_eq!(
+        read(r, "/home/core/.ssh/authorized_keys"),
+        "ssh-ed25519 AAAAC3 k@x\n"
+    );
+    assert_eq!(meta(r, "/home/core/.ssh/authorized_keys").1, 500);
+}

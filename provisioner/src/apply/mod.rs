@@ -246,7 +246,11 @@ fn run(plan: &Plan, r: &mut Root, opts: &Options) -> Result<Outcome, ApplyError>
             continue;
         };
         let is_new = db.new_users.contains(&u.name);
-        if is_new && !u.no_create_home && r.node(&e.home)?.is_none() {
+        // New users get a home, and so does an existing account that is
+        // given SSH keys (an image's default user, whose home lives on ROOT
+        // and does not exist before the first boot).
+        let wants_home = is_new || !u.ssh_keys.is_empty();
+        if wants_home && !u.no_create_home && r.node(&e.home)?.is_none() {
             let (parent, _) = rootfs::split(&e.home);
             r.mkdir_p(parent, 0o755, 0, 0)?;
             r.mkdir_p(&e.home, 0o700, e.uid, e.gid)?;
