@@ -71,7 +71,7 @@ fn default_profile_builds_reproducibly_and_passes_oracles() {
 
     basalt(&["build", "-f", "raw,qcow2,tar", "-o", "a"], &dir);
     basalt(&["build", "-f", "raw,qcow2,tar", "-o", "b"], &dir);
-    for f in ["basalt-qemu.img", "basalt-qemu.qcow2", "basalt-qemu.tar", "manifest.json"] {
+    for f in ["basalt-qemu.img", "basalt-qemu.qcow2", "basalt-qemu.tar", "basalt-qemu-0.1.0.update", "manifest.json"] {
         assert_eq!(sha(&dir.join("a").join(f)), sha(&dir.join("b").join(f)), "{f} differs between two builds");
     }
 
@@ -93,6 +93,10 @@ fn default_profile_builds_reproducibly_and_passes_oracles() {
         "usr/sbin/runc",
         "usr/lib/sysusers.d/basalt.conf",
         "usr/share/factory/etc/passwd",
+        "usr/bin/basalt-provision",
+        "usr/bin/basalt-update",
+        "usr/share/basalt/update.pub",
+        "usr/lib/systemd/system-preset/99-basalt-default.preset",
     ] {
         assert!(listing.lines().any(|l| l.ends_with(path) || l.contains(&format!("{path} -> "))), "{path} missing from the tar");
     }

@@ -84,6 +84,7 @@ pub fn build_tree(
             .with_context(|| format!("indexing kernel modules of {kver}"))?;
         log::detail(&format!("depmod {kver}: {r:?}"));
     }
+    add_machine_files(&mut tree, public_key_pem, epoch)?;
     tree.clamp_mtimes(epoch);
     Ok(Assembled {
         tree,
