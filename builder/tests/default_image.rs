@@ -16,6 +16,8 @@ fn basalt(args: &[&str], cwd: &Path) -> std::process::Output {
         .args(args)
         .current_dir(cwd)
         .env("SOURCE_DATE_EPOCH", EPOCH)
+        // The update signing key is made on first use; keep it in the test's directory.
+        .env("XDG_CONFIG_HOME", cwd.join("config"))
         .output()
         .expect("running basalt");
     assert!(
