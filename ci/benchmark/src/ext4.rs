@@ -75,8 +75,9 @@ pub fn bench(dir2ext4: &Path, tar: &Path, work: &Path, runs: usize) -> Result<En
                 "mke2fs -t ext4 -d".to_string()
             } else {
                 format!(
-                    "mke2fs -t ext4 {} -d (the default journal does not fit)",
-                    extra.join(" ")
+                    "mke2fs -t ext4 {} -d (at this size the plain command failed: {})",
+                    extra.join(" "),
+                    failures.join("; ")
                 )
             };
             (
