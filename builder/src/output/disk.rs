@@ -308,6 +308,37 @@ fn write_raw(
         "/usr: {} filesystem, verity root hash {root_hex}",
         human(usr_fs)
     ));
+
+    // The same slot, kernel and initrd as an update payload for machines
+    // running an older version.
+    let payload = out.join(super::payload::payload_file_name(
+        &profile.name,
+        &profile.version,
+    ));
+    log::step(&format!("writing the update payload {}", payload.display()));
+    let img = File::open(dest).with_context(|| format!("opening {}", dest.display()))?;
+    let kernel = match esp_tree
+        .get(&basalt_grub::config::kernel_path('A'))
+        .map(|e| &e.kind)
+    {
+        Some(basalt_tree::Kind::File(c)) => c.read_all().context("reading the kernel")?,
+        _ => bail!("slot A's kernel is missing from the ESP tree"),
+    };
+    let info = basalt_payload::PayloadInfo {
+        name: profile.name.clone(),
+        version: profile.version.clone(),
+        verity: super::payload::verity_info(&verity, usr_fs, &verity_salt(seed)),
+        cmdline: extra_args(profile),
+    };
+    super::payload::write_payload(
+        &payload,
+        &info,
+        (&img, usr.offset(), usr_fs + verity_plan.hash_size),
+        &kernel,
+        &initrd,
+        &signer.key,
+    )?;
+    manifest.artifacts.push(Artifact::of(&payload, "update")?);
     Ok(())
 }
 
