@@ -298,7 +298,7 @@ fn assembles_every_rule() {
     );
     assert_eq!(
         link(&t, &format!("{f}/os-release")),
-        "../usr/lib/os-release"
+        "/usr/lib/os-release"
     );
     // overlays: template, override, metadata, symlink
     assert_eq!(text(&t, &format!("{f}/motd")), "Welcome to basalt 1.2\n");
