@@ -93,6 +93,12 @@ pub fn probe(qemu: &Path, accel: Accel, timeout: Duration) -> Result<Duration, S
             "none",
         ])
         .args(["-monitor", "none", "-serial", "none", "-m", "64"])
+        // The CPU model and count the real run uses under this accelerator:
+        // some hosts pass a bare KVM probe, then assert on `-cpu host` MSRs.
+        .args(match accel {
+            Accel::Kvm => &["-cpu", "host", "-smp", "2"][..],
+            Accel::Tcg => &["-cpu", "max", "-smp", "2"][..],
+        })
         .args(["-chardev", "stdio,id=probe,signal=off"])
         .args([
             "-device",
