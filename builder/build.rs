@@ -19,7 +19,14 @@ fn main() {
     let root = manifest.parent().expect("workspace root").to_path_buf();
     println!("cargo:rerun-if-env-changed=BASALT_MACHINE_BINS");
     // profiles/ and overlays/ are embedded with include_dir, which cannot track them itself.
-    for p in ["provisioner", "crates", "Cargo.lock", "Cargo.toml", "profiles", "overlays"] {
+    for p in [
+        "provisioner",
+        "crates",
+        "Cargo.lock",
+        "Cargo.toml",
+        "profiles",
+        "overlays",
+    ] {
         println!("cargo:rerun-if-changed={}", root.join(p).display());
     }
 
@@ -39,7 +46,16 @@ fn build_static(root: &Path, out: &Path) -> PathBuf {
     let target_dir = out.join("machine-target");
     let mut cmd = Command::new(cargo);
     cmd.current_dir(root)
-        .args(["build", "--locked", "--profile", "machine", "-p", "basalt-provisioner", "--target", TARGET])
+        .args([
+            "build",
+            "--locked",
+            "--profile",
+            "machine",
+            "-p",
+            "basalt-provisioner",
+            "--target",
+            TARGET,
+        ])
         .args(BINS.iter().flat_map(|b| ["--bin", b]))
         .arg("--target-dir")
         .arg(&target_dir)
@@ -49,7 +65,12 @@ fn build_static(root: &Path, out: &Path) -> PathBuf {
         .env_remove("CARGO_BUILD_TARGET")
         .env_remove("RUSTC_WORKSPACE_WRAPPER")
         .env("RUSTFLAGS", "-C target-feature=+crt-static");
-    let status = cmd.status().expect("running cargo for the machine binaries");
-    assert!(status.success(), "building the static machine binaries failed");
+    let status = cmd
+        .status()
+        .expect("running cargo for the machine binaries");
+    assert!(
+        status.success(),
+        "building the static machine binaries failed"
+    );
     target_dir.join(TARGET).join("machine")
 }

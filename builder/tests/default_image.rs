@@ -29,8 +29,15 @@ fn basalt(args: &[&str], cwd: &Path) -> std::process::Output {
 }
 
 fn tool(cmd: &str, args: &[&str]) -> (bool, String) {
-    let out = Command::new(cmd).args(args).output().unwrap_or_else(|e| panic!("running {cmd}: {e}"));
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(cmd)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("running {cmd}: {e}"));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     (out.status.success(), text)
 }
 
@@ -51,7 +58,12 @@ fn extract(img: &Path, offset: u64, len: u64, out: &Path) {
 }
 
 fn sha(p: &Path) -> String {
-    tool("sha256sum", &[p.to_str().unwrap()]).1.split_whitespace().next().unwrap().to_string()
+    tool("sha256sum", &[p.to_str().unwrap()])
+        .1
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string()
 }
 
 #[test]
@@ -65,24 +77,54 @@ fn default_profile_builds_reproducibly_and_passes_oracles() {
     std::fs::create_dir_all(&dir).unwrap();
 
     basalt(&["lock"], &dir);
-    let lock: Value = serde_json::from_slice(&std::fs::read(dir.join("qemu.lock")).unwrap()).unwrap();
-    let names: Vec<&str> = lock["packages"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
-    for want in ["linux-image-amd64", "systemd", "udev", "openssh-server", "etcd-server", "etcd-client", "docker.io", "containerd", "runc"] {
+    let lock: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("qemu.lock")).unwrap()).unwrap();
+    let names: Vec<&str> = lock["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    for want in [
+        "linux-image-amd64",
+        "systemd",
+        "udev",
+        "openssh-server",
+        "etcd-server",
+        "etcd-client",
+        "docker.io",
+        "containerd",
+        "runc",
+    ] {
         assert!(names.contains(&want), "{want} not in the lock");
     }
 
     basalt(&["build", "-f", "raw,qcow2,tar", "-o", "a"], &dir);
     basalt(&["build", "-f", "raw,qcow2,tar", "-o", "b"], &dir);
-    for f in ["basalt-qemu.img", "basalt-qemu.qcow2", "basalt-qemu.tar", "basalt-qemu-0.1.0.update", "manifest.json"] {
-        assert_eq!(sha(&dir.join("a").join(f)), sha(&dir.join("b").join(f)), "{f} differs between two builds");
+    for f in [
+        "basalt-qemu.img",
+        "basalt-qemu.qcow2",
+        "basalt-qemu.tar",
+        "basalt-qemu-0.1.0.update",
+        "manifest.json",
+    ] {
+        assert_eq!(
+            sha(&dir.join("a").join(f)),
+            sha(&dir.join("b").join(f)),
+            "{f} differs between two builds"
+        );
     }
 
     let out = dir.join("a");
     let img = out.join("basalt-qemu.img");
-    let m: Value = serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
+    let m: Value =
+        serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
 
     // The tree holds what the issue names.
-    let (ok, listing) = tool("tar", &["-tvf", out.join("basalt-qemu.tar").to_str().unwrap()]);
+    let (ok, listing) = tool(
+        "tar",
+        &["-tvf", out.join("basalt-qemu.tar").to_str().unwrap()],
+    );
     assert!(ok, "tar -t: {listing}");
     for path in [
         "usr/lib/systemd/systemd",
@@ -100,20 +142,43 @@ fn default_profile_builds_reproducibly_and_passes_oracles() {
         "usr/share/basalt/update.pub",
         "usr/lib/systemd/system-preset/99-basalt-default.preset",
     ] {
-        assert!(listing.lines().any(|l| l.ends_with(path) || l.contains(&format!("{path} -> "))), "{path} missing from the tar");
+        assert!(
+            listing
+                .lines()
+                .any(|l| l.ends_with(path) || l.contains(&format!("{path} -> "))),
+            "{path} missing from the tar"
+        );
     }
     assert!(listing.contains("usr/lib/modules/"), "no kernel modules");
 
     // Disk oracles.
     let (ok, text) = tool("sgdisk", &["-v", img.to_str().unwrap()]);
-    assert!(ok && text.contains("No problems found"), "sgdisk -v: {text}");
-    let (ok, text) = tool("qemu-img", &["check", out.join("basalt-qemu.qcow2").to_str().unwrap()]);
+    assert!(
+        ok && text.contains("No problems found"),
+        "sgdisk -v: {text}"
+    );
+    let (ok, text) = tool(
+        "qemu-img",
+        &["check", out.join("basalt-qemu.qcow2").to_str().unwrap()],
+    );
     assert!(ok, "qemu-img check: {text}");
-    let (ok, text) = tool("qemu-img", &["compare", img.to_str().unwrap(), out.join("basalt-qemu.qcow2").to_str().unwrap()]);
+    let (ok, text) = tool(
+        "qemu-img",
+        &[
+            "compare",
+            img.to_str().unwrap(),
+            out.join("basalt-qemu.qcow2").to_str().unwrap(),
+        ],
+    );
     assert!(ok, "qemu-img compare: {text}");
 
     let part = |name: &str| -> (u64, u64) {
-        let p = m["partitions"].as_array().unwrap().iter().find(|p| p["name"] == name).unwrap_or_else(|| panic!("{name}"));
+        let p = m["partitions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .unwrap_or_else(|| panic!("{name}"));
         (p["offset"].as_u64().unwrap(), p["size"].as_u64().unwrap())
     };
     let scratch = dir.join("parts");
@@ -136,13 +201,23 @@ fn default_profile_builds_reproducibly_and_passes_oracles() {
     let hash_offset = m["usr"]["hash_offset"].as_u64().unwrap();
     let (ok, text) = tool(
         "veritysetup",
-        &["verify", usr.to_str().unwrap(), usr.to_str().unwrap(), root_hash, &format!("--hash-offset={hash_offset}")],
+        &[
+            "verify",
+            usr.to_str().unwrap(),
+            usr.to_str().unwrap(),
+            root_hash,
+            &format!("--hash-offset={hash_offset}"),
+        ],
     );
     assert!(ok, "veritysetup verify: {text}");
 
     // /usr overhead over file bytes stays within the issue's 10%.
     let fs = m["usr"]["filesystem_size"].as_f64().unwrap();
     let content = m["usr"]["content_bytes"].as_f64().unwrap();
-    assert!(fs / content < 1.10, "/usr filesystem is {:.1}% over its content", (fs / content - 1.0) * 100.0);
+    assert!(
+        fs / content < 1.10,
+        "/usr filesystem is {:.1}% over its content",
+        (fs / content - 1.0) * 100.0
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -296,10 +296,7 @@ fn assembles_every_rule() {
         text(&t, "/usr/lib/os-release"),
         "ID=\"basalt\"\nNAME=\"Basalt\"\nPRETTY_NAME=\"Basalt 1\"\nVERSION_ID=\"1\"\n"
     );
-    assert_eq!(
-        link(&t, &format!("{f}/os-release")),
-        "/usr/lib/os-release"
-    );
+    assert_eq!(link(&t, &format!("{f}/os-release")), "/usr/lib/os-release");
     // overlays: template, override, metadata, symlink
     assert_eq!(text(&t, &format!("{f}/motd")), "Welcome to basalt 1.2\n");
     assert!(!t.contains(&format!("{f}/motd.j2")));

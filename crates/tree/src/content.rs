@@ -17,7 +17,10 @@ pub const INLINE_LIMIT: usize = 256 * 1024;
 pub enum Content {
     Inline(Arc<[u8]>),
     /// A blob in a [`ContentStore`], named by its SHA-256.
-    Stored { path: Arc<Path>, len: u64 },
+    Stored {
+        path: Arc<Path>,
+        len: u64,
+    },
 }
 
 impl fmt::Debug for Content {
@@ -100,7 +103,10 @@ impl ContentStore {
     pub fn new(dir: impl Into<PathBuf>) -> io::Result<ContentStore> {
         let dir = dir.into();
         fs::create_dir_all(&dir)?;
-        Ok(ContentStore { dir, tmp_seq: AtomicU64::new(0) })
+        Ok(ContentStore {
+            dir,
+            tmp_seq: AtomicU64::new(0),
+        })
     }
 
     pub fn dir(&self) -> &Path {
@@ -137,7 +143,10 @@ impl ContentStore {
         drop(f);
         let path = self.dir.join(hex::encode(hasher.finalize()));
         fs::rename(&tmp, &path)?;
-        Ok(Content::Stored { path: Arc::from(path.as_path()), len })
+        Ok(Content::Stored {
+            path: Arc::from(path.as_path()),
+            len,
+        })
     }
 
     /// Store bytes already in memory.
@@ -152,7 +161,10 @@ impl ContentStore {
             fs::write(&tmp, bytes)?;
             fs::rename(&tmp, &path)?;
         }
-        Ok(Content::Stored { path: Arc::from(path.as_path()), len: bytes.len() as u64 })
+        Ok(Content::Stored {
+            path: Arc::from(path.as_path()),
+            len: bytes.len() as u64,
+        })
     }
 }
 

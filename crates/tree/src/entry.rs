@@ -15,8 +15,14 @@ pub enum Kind {
     /// A hard link to another entry of the tree, named by its normalised
     /// key. The target is always a regular file (never another hard link).
     HardLink(String),
-    CharDevice { major: u32, minor: u32 },
-    BlockDevice { major: u32, minor: u32 },
+    CharDevice {
+        major: u32,
+        minor: u32,
+    },
+    BlockDevice {
+        major: u32,
+        minor: u32,
+    },
     Fifo,
 }
 
@@ -65,7 +71,14 @@ pub struct Entry {
 
 impl Entry {
     fn with(kind: Kind, mode: u32) -> Entry {
-        Entry { kind, mode: mode & 0o7777, uid: 0, gid: 0, mtime: 0, xattrs: BTreeMap::new() }
+        Entry {
+            kind,
+            mode: mode & 0o7777,
+            uid: 0,
+            gid: 0,
+            mtime: 0,
+            xattrs: BTreeMap::new(),
+        }
     }
 
     /// A root-owned directory.
@@ -115,8 +128,14 @@ mod tests {
             (Entry::file(0o4755, Content::from_bytes(vec![])), 0o104755),
             (Entry::symlink("x"), 0o120777),
             (Entry::with(Kind::Fifo, 0o644), 0o010644),
-            (Entry::with(Kind::CharDevice { major: 1, minor: 3 }, 0o666), 0o020666),
-            (Entry::with(Kind::BlockDevice { major: 8, minor: 0 }, 0o660), 0o060660),
+            (
+                Entry::with(Kind::CharDevice { major: 1, minor: 3 }, 0o666),
+                0o020666,
+            ),
+            (
+                Entry::with(Kind::BlockDevice { major: 8, minor: 0 }, 0o660),
+                0o060660,
+            ),
         ];
         for (e, want) in cases {
             assert_eq!(e.st_mode(), want, "{e:?}");

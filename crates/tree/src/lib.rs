@@ -13,5 +13,5 @@ mod tree;
 
 pub use content::{Content, ContentStore, INLINE_LIMIT};
 pub use entry::{Entry, Kind};
-pub use path::{normalize, parent, file_name, PathError};
+pub use path::{PathError, file_name, normalize, parent};
 pub use tree::{Tree, TreeError};

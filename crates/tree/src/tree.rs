@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use thiserror::Error;
 
-use crate::path::{file_name, normalize, parent, PathError};
+use crate::path::{PathError, file_name, normalize, parent};
 use crate::{Entry, Kind};
 
 /// Why an operation on the tree failed.
@@ -73,7 +73,10 @@ impl Tree {
             match self.entries.get(p) {
                 None => return Err(TreeError::NoParent(key)),
                 Some(e) if !e.is_dir() => {
-                    return Err(TreeError::ParentNotDir { path: key, kind: e.kind.name() });
+                    return Err(TreeError::ParentNotDir {
+                        path: key,
+                        kind: e.kind.name(),
+                    });
                 }
                 Some(_) => {}
             }
@@ -110,10 +113,14 @@ impl Tree {
             match self.entries.get(&cur) {
                 Some(e) if e.is_dir() => {}
                 Some(e) => {
-                    return Err(TreeError::ParentNotDir { path: key.clone(), kind: e.kind.name() });
+                    return Err(TreeError::ParentNotDir {
+                        path: key.clone(),
+                        kind: e.kind.name(),
+                    });
                 }
                 None => {
-                    self.entries.insert(cur.clone(), Entry::dir(0o755).at(mtime));
+                    self.entries
+                        .insert(cur.clone(), Entry::dir(0o755).at(mtime));
                 }
             }
         }
@@ -137,8 +144,12 @@ impl Tree {
     /// Remove every entry for which `keep` returns false (never the root).
     /// Removing a directory removes its contents too.
     pub fn retain(&mut self, mut keep: impl FnMut(&str, &Entry) -> bool) {
-        let doomed: Vec<String> =
-            self.entries.iter().filter(|(k, e)| *k != "/" && !keep(k, e)).map(|(k, _)| k.clone()).collect();
+        let doomed: Vec<String> = self
+            .entries
+            .iter()
+            .filter(|(k, e)| *k != "/" && !keep(k, e))
+            .map(|(k, _)| k.clone())
+            .collect();
         for k in doomed {
             self.remove(&k);
         }
@@ -153,7 +164,10 @@ impl Tree {
         if let Some(e) = self.entries.remove(&from) {
             moved.push((to.clone(), e));
         }
-        let keys: Vec<String> = self.descendants(&from).map(|(k, _)| k.to_string()).collect();
+        let keys: Vec<String> = self
+            .descendants(&from)
+            .map(|(k, _)| k.to_string())
+            .collect();
         for k in keys {
             if let Some(e) = self.entries.remove(&k) {
                 moved.push((format!("{to}{}", &k[from.len()..]), e));
@@ -177,7 +191,11 @@ impl Tree {
 
     /// Every entry strictly below `dir`.
     pub fn descendants<'a>(&'a self, dir: &str) -> impl Iterator<Item = (&'a str, &'a Entry)> + 'a {
-        let prefix = if dir == "/" { "/".to_string() } else { format!("{dir}/") };
+        let prefix = if dir == "/" {
+            "/".to_string()
+        } else {
+            format!("{dir}/")
+        };
         let root = dir == "/";
         self.entries
             .range(prefix.clone()..)
@@ -214,8 +232,16 @@ impl Tree {
         for (k, e) in self.iter() {
             if let Kind::HardLink(t) = &e.kind {
                 match self.entries.get(t.as_str()) {
-                    Some(Entry { kind: Kind::File(_), .. }) => {}
-                    _ => return Err(TreeError::BadHardLink { path: k.to_string(), target: t.clone() }),
+                    Some(Entry {
+                        kind: Kind::File(_),
+                        ..
+                    }) => {}
+                    _ => {
+                        return Err(TreeError::BadHardLink {
+                            path: k.to_string(),
+                            target: t.clone(),
+                        });
+                    }
                 }
             }
         }
@@ -245,7 +271,10 @@ impl Tree {
             let mut e = e.clone();
             if let Kind::HardLink(t) = &e.kind {
                 if !t.starts_with(&format!("{key}/")) {
-                    return Err(TreeError::BadHardLink { path: k.to_string(), target: t.clone() });
+                    return Err(TreeError::BadHardLink {
+                        path: k.to_string(),
+                        target: t.clone(),
+                    });
                 }
                 e.kind = Kind::HardLink(t[strip..].to_string());
             }
@@ -273,8 +302,16 @@ mod tests {
 
     fn sample() -> Tree {
         let mut t = Tree::new();
-        t.insert_p("/usr/bin/ls", Entry::file(0o755, Content::from_bytes(b"elf".to_vec()))).unwrap();
-        t.insert_p("/usr/bin-extra/x", Entry::file(0o644, Content::from_bytes(vec![]))).unwrap();
+        t.insert_p(
+            "/usr/bin/ls",
+            Entry::file(0o755, Content::from_bytes(b"elf".to_vec())),
+        )
+        .unwrap();
+        t.insert_p(
+            "/usr/bin-extra/x",
+            Entry::file(0o644, Content::from_bytes(vec![])),
+        )
+        .unwrap();
         t.insert("/bin", Entry::symlink("usr/bin")).unwrap();
         t.insert("/usr/bin/dir", Entry::symlink("ls")).unwrap();
         t
@@ -297,7 +334,13 @@ mod tests {
         let mut t = sample();
         let cases = [
             ("/nope/x", TreeError::NoParent("/nope/x".into())),
-            ("/bin/x", TreeError::ParentNotDir { path: "/bin/x".into(), kind: "symlink" }),
+            (
+                "/bin/x",
+                TreeError::ParentNotDir {
+                    path: "/bin/x".into(),
+                    kind: "symlink",
+                },
+            ),
             ("/usr", TreeError::NonEmptyDir("/usr".into())),
         ];
         for (p, want) in cases {
@@ -320,30 +363,66 @@ mod tests {
     #[test]
     fn remove_rename_and_validate() {
         let mut t = sample();
-        t.insert("/usr/bin/hl", Entry { kind: Kind::HardLink("/usr/bin/ls".into()), ..Entry::dir(0o755) })
-            .unwrap();
+        t.insert(
+            "/usr/bin/hl",
+            Entry {
+                kind: Kind::HardLink("/usr/bin/ls".into()),
+                ..Entry::dir(0o755)
+            },
+        )
+        .unwrap();
         assert_eq!(t.validate(), Ok(()));
         t.rename("/usr/bin-extra", "/opt/extra").unwrap();
         assert!(t.contains("/opt/extra/x"));
         assert!(!t.contains("/usr/bin-extra"));
         assert_eq!(t.remove("/usr/bin"), 4);
         assert!(t.contains("/usr"));
-        t.insert("/hl", Entry { kind: Kind::HardLink("/usr/bin/ls".into()), ..Entry::dir(0o755) }).unwrap();
+        t.insert(
+            "/hl",
+            Entry {
+                kind: Kind::HardLink("/usr/bin/ls".into()),
+                ..Entry::dir(0o755)
+            },
+        )
+        .unwrap();
         assert!(t.validate().is_err());
     }
 
     #[test]
     fn subtree_rekeys() {
         let mut t = sample();
-        t.insert("/usr/bin/hl", Entry { kind: Kind::HardLink("/usr/bin/ls".into()), ..Entry::dir(0o755) })
-            .unwrap();
+        t.insert(
+            "/usr/bin/hl",
+            Entry {
+                kind: Kind::HardLink("/usr/bin/ls".into()),
+                ..Entry::dir(0o755)
+            },
+        )
+        .unwrap();
         let s = t.subtree("/usr").unwrap();
         assert!(s.contains("/bin/ls"));
         assert!(!s.contains("/usr"));
-        assert_eq!(s.get("/bin/hl").unwrap().kind, Kind::HardLink("/bin/ls".into()));
+        assert_eq!(
+            s.get("/bin/hl").unwrap().kind,
+            Kind::HardLink("/bin/ls".into())
+        );
         assert_eq!(s.validate(), Ok(()));
-        t.insert("/outside", Entry { kind: Kind::HardLink("/usr/bin/ls".into()), ..Entry::dir(0o755) }).unwrap();
-        t.insert("/usr/in", Entry { kind: Kind::HardLink("/outside".into()), ..Entry::dir(0o755) }).unwrap();
+        t.insert(
+            "/outside",
+            Entry {
+                kind: Kind::HardLink("/usr/bin/ls".into()),
+                ..Entry::dir(0o755)
+            },
+        )
+        .unwrap();
+        t.insert(
+            "/usr/in",
+            Entry {
+                kind: Kind::HardLink("/outside".into()),
+                ..Entry::dir(0o755)
+            },
+        )
+        .unwrap();
         assert!(t.subtree("/usr").is_err());
     }
 
