@@ -39,6 +39,12 @@ pub enum PayloadError {
     SourceChanged { section: &'static str },
     #[error("key: {0}")]
     Key(String),
+    #[error("update index: {0}")]
+    Index(String),
+    #[error(
+        "update index signature does not verify with the given public key (wrong key, or index.json tampered with)"
+    )]
+    BadIndexSignature,
 }
 
 pub type Result<T> = std::result::Result<T, PayloadError>;

@@ -11,10 +11,12 @@
 
 mod error;
 pub mod header;
+pub mod index;
 pub mod keys;
 mod meta;
 mod read;
 mod source;
+mod version;
 mod write;
 
 pub use ed25519_dalek::{SigningKey, VerifyingKey};
@@ -24,6 +26,7 @@ pub use meta::{
 };
 pub use read::{Payload, Section, SectionReader};
 pub use source::Source;
+pub use version::compare_versions;
 pub use write::{PayloadInfo, write_payload};
 
 #[cfg(test)]
