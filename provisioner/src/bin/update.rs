@@ -8,7 +8,10 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use basalt_provisioner::update::{
-    self, ApplyOptions, Machine, Rollback, Stage, UpdateConf, esp::Esp, reboot, source,
+    self, ApplyOptions, Machine, Rollback, Stage, UpdateConf,
+    esp::Esp,
+    poll::{Decision, Polled},
+    reboot, source,
 };
 use clap::{Parser, Subcommand};
 
@@ -67,6 +70,29 @@ enum Cmd {
         /// esp-written.
         #[arg(long, hide = true)]
         stop_after: Option<Stage>,
+    },
+    /// Ask an update server (basalt serve-updates) for its signed index and
+    /// apply the newest payload above the booted version; then follow the
+    /// reboot strategy. Without URL, SERVER= from the config file is used;
+    /// with neither, nothing is done.
+    Poll {
+        /// Base URL of the server (index.json is fetched below it).
+        url: Option<String>,
+        /// Public key the index and payloads must be signed with.
+        #[arg(long, default_value = update::DEFAULT_KEY)]
+        key: PathBuf,
+        /// Where the payload is downloaded to (removed after the apply).
+        #[arg(long, default_value = source::DOWNLOAD_DIR)]
+        download_dir: PathBuf,
+        /// The running image's os-release (IMAGE_ID, IMAGE_VERSION).
+        #[arg(long, default_value = update::poll::OS_RELEASE)]
+        os_release: PathBuf,
+        /// Do not reboot, whatever the strategy says.
+        #[arg(long)]
+        no_reboot: bool,
+        /// Command that reboots the machine.
+        #[arg(long, num_args = 1.., default_values = ["systemctl", "reboot"])]
+        reboot_command: Vec<String>,
     },
     /// Slot versions and state, booted and next slot, last failed attempt.
     Status {
@@ -189,6 +215,41 @@ fn lock_settings(cli: &Cli, conf: &UpdateConf) -> Result<update::etcd::LockSetti
     })
 }
 
+/// The reboot strategy's step after a successful apply.
+fn after_apply(cli: &Cli, conf: &UpdateConf, reboot_command: &[String]) -> Result<()> {
+    let lock = match conf.strategy {
+        update::Strategy::EtcdLock => Some(lock_settings(cli, conf)?),
+        _ => None,
+    };
+    match reboot::after_apply(&conf.strategy, reboot_command, lock.as_ref())? {
+        reboot::Outcome::Staged => {
+            println!("basalt-update: reboot strategy off: reboot to activate")
+        }
+        reboot::Outcome::Rebooting => println!("basalt-update: rebooting"),
+    }
+    Ok(())
+}
+
+fn describe(d: &Decision) -> String {
+    match d {
+        Decision::UpToDate => "up to date: nothing newer on the server".into(),
+        Decision::BootedNotGood => {
+            "the booted slot is not marked good yet; updates wait for it".into()
+        }
+        Decision::AlreadyStaged(e) => {
+            format!(
+                "{} is already installed in the other slot; reboot to use it",
+                e.version
+            )
+        }
+        Decision::PreviouslyFailed(e) => format!(
+            "{} failed its trial boot before; not applying it again (waiting for a newer version)",
+            e.version
+        ),
+        Decision::Apply(e) => format!("{} to apply", e.version),
+    }
+}
+
 fn run(cli: Cli) -> Result<()> {
     let mount = esp(&cli)?;
     let m = machine(&cli, &mount)?;
@@ -219,18 +280,57 @@ fn run(cli: Cli) -> Result<()> {
                 done.name, done.version, done.slot
             );
             drop(mount);
-            if *no_reboot {
-                return Ok(());
+            if !*no_reboot {
+                after_apply(&cli, &conf, reboot_command)?;
             }
-            let lock = match conf.strategy {
-                update::Strategy::EtcdLock => Some(lock_settings(&cli, &conf)?),
-                _ => None,
+        }
+        Cmd::Poll {
+            url,
+            key,
+            download_dir,
+            os_release,
+            no_reboot,
+            reboot_command,
+        } => {
+            let conf = UpdateConf::load(&cli.config)?;
+            let Some(server) = url.clone().or_else(|| conf.server.clone()) else {
+                println!(
+                    "basalt-update: no update server configured (SERVER= in {}, from cloud-config coreos.update.server or an Ignition file); nothing to do",
+                    cli.config.display()
+                );
+                return Ok(());
             };
-            match reboot::after_apply(&conf.strategy, reboot_command, lock.as_ref())? {
-                reboot::Outcome::Staged => {
-                    println!("basalt-update: reboot strategy off: reboot to activate")
+            let key = basalt_payload::keys::load_verifying_key(key)
+                .context("loading the update public key")?;
+            let release = update::poll::read_os_release(os_release)?;
+            println!(
+                "basalt-update: polling {server} (running {} {}, slot {})",
+                release.name, release.version, m.booted
+            );
+            let o = update::poll::PollOptions {
+                server: server.clone(),
+                download_dir: download_dir.clone(),
+                release,
+                apply: ApplyOptions::default(),
+            };
+            match update::poll::poll(&m, &key, &o)? {
+                // Staged by an earlier run whose reboot step did not happen
+                // (e.g. stopped while waiting for the etcd lock): redo it.
+                Polled::Nothing(d @ Decision::AlreadyStaged(_)) => {
+                    println!("basalt-update: {}", describe(&d))
                 }
-                reboot::Outcome::Rebooting => println!("basalt-update: rebooting"),
+                Polled::Nothing(d) => {
+                    println!("basalt-update: {}", describe(&d));
+                    return Ok(());
+                }
+                Polled::Applied { apply, .. } => println!(
+                    "basalt-update: {} {} installed in slot {}; it is tried at the next boot",
+                    apply.name, apply.version, apply.slot
+                ),
+            }
+            drop(mount);
+            if !*no_reboot {
+                after_apply(&cli, &conf, reboot_command)?;
             }
         }
         Cmd::Status { json } => {

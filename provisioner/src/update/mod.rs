@@ -8,10 +8,13 @@ pub mod config;
 pub mod disk;
 pub mod esp;
 pub mod etcd;
+pub mod poll;
 pub mod reboot;
 pub mod source;
 pub mod status;
 
+#[cfg(test)]
+mod poll_tests;
 #[cfg(test)]
 mod tests;
 

@@ -16,12 +16,12 @@ use super::*;
 const MIB: u64 = 1 << 20;
 const DATA_BLOCKS: u64 = 40;
 
-struct Rig {
+pub(super) struct Rig {
     _dir: tempfile::TempDir,
-    root: PathBuf,
-    disk: PathBuf,
-    esp: PathBuf,
-    key: SigningKey,
+    pub(super) root: PathBuf,
+    pub(super) disk: PathBuf,
+    pub(super) esp: PathBuf,
+    pub(super) key: SigningKey,
 }
 
 fn pattern(len: usize, seed: u8) -> Vec<u8> {
@@ -54,7 +54,7 @@ fn slot_image(seed: u8) -> (Vec<u8>, VerityInfo) {
     (img, info)
 }
 
-fn rig() -> Rig {
+pub(super) fn rig() -> Rig {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().to_path_buf();
     let specs = [
@@ -116,7 +116,7 @@ fn rig() -> Rig {
 }
 
 impl Rig {
-    fn machine(&self, booted: char) -> Machine {
+    pub(super) fn machine(&self, booted: char) -> Machine {
         Machine {
             disk: self.disk.clone(),
             esp: esp::Esp::new(&self.esp),
@@ -124,7 +124,7 @@ impl Rig {
         }
     }
 
-    fn payload(&self, version: &str, seed: u8) -> (PathBuf, Vec<u8>) {
+    pub(super) fn payload(&self, version: &str, seed: u8) -> (PathBuf, Vec<u8>) {
         let (img, verity) = slot_image(seed);
         let p = self.root.join(format!("{version}.update"));
         let mut f = File::create(&p).unwrap();
@@ -145,7 +145,7 @@ impl Rig {
         (p, img)
     }
 
-    fn slot_bytes(&self, s: char) -> Vec<u8> {
+    pub(super) fn slot_bytes(&self, s: char) -> Vec<u8> {
         let mut f = File::open(&self.disk).unwrap();
         let r = disk::slot_range(&mut f, &self.disk, s).unwrap();
         let mut b = vec![0u8; (r.end - r.start) as usize];
@@ -153,12 +153,12 @@ impl Rig {
         b
     }
 
-    fn state(&self) -> BootState {
+    pub(super) fn state(&self) -> BootState {
         read_state(&self.esp.join("grub/grubenv"), &SLOTS).unwrap()
     }
 
     /// Everything the agent may write: the disk and every ESP file.
-    fn snapshot(&self) -> Vec<(PathBuf, Vec<u8>)> {
+    pub(super) fn snapshot(&self) -> Vec<(PathBuf, Vec<u8>)> {
         let mut v = vec![(self.disk.clone(), fs::read(&self.disk).unwrap())];
         walk(&self.esp, &mut v);
         v.sort();
