@@ -67,7 +67,13 @@ pub struct BootParams {
     pub disk_timeout: Duration,
     pub panic_delay: Duration,
     pub init: PathBuf,
+    /// `basalt.platform=`: which config sources first boot searches
+    /// (`crate::sources::order`).
+    pub platform: Option<String>,
 }
+
+/// Values `basalt.platform=` accepts (see `crate::sources::order`).
+pub const PLATFORMS: &[&str] = &["qemu", "openstack", "nocloud", "ec2", "aws", "metal"];
 
 /// Split a command line into words, honouring double quotes the way the
 /// kernel does (`foo="a b"` is one word `foo=a b`).
@@ -154,6 +160,7 @@ impl BootParams {
         let mut first_boot = FirstBootMode::Auto;
         let mut disk_timeout = DEFAULT_DISK_TIMEOUT;
         let mut init = PathBuf::from(DEFAULT_INIT);
+        let mut platform = None;
         for w in split_words(line) {
             let Some(rest) = w.strip_prefix("basalt.") else {
                 continue;
@@ -228,6 +235,22 @@ impl BootParams {
                     }
                     init = PathBuf::from(v);
                 }
+                "platform" => {
+                    if !PLATFORMS.contains(&v) {
+                        return Err(bad(format!(
+                            "{full}={v:?}: expected one of {}",
+                            PLATFORMS.join(", ")
+                        )));
+                    }
+                    platform = Some(v.to_string());
+                }
+                // Read by the config sources (crate::sources::cmdline);
+                // checked there, when first boot fetches it.
+                "config.url" => {
+                    if v.is_empty() {
+                        return Err(bad(format!("{full}= is empty: expected a URL")));
+                    }
+                }
                 _ => {
                     return Err(bad(format!(
                         "unknown parameter {full} (see provisioner/src/init/README.md)"
@@ -261,6 +284,7 @@ impl BootParams {
             disk_timeout,
             panic_delay: panic_delay(line),
             init,
+            platform,
         })
     }
 }
@@ -319,6 +343,12 @@ mod tests {
             ("\"basalt.init=/usr/bin/my init\"", |p| {
                 p.init == PathBuf::from("/usr/bin/my init")
             }),
+            ("basalt.platform=ec2", |p| {
+                p.platform.as_deref() == Some("ec2")
+            }),
+            ("basalt.config.url=http://10.0.2.2:8080/c.ign", |p| {
+                p.platform.is_none()
+            }),
         ];
         for (extra, check) in cases {
             let p = BootParams::parse(&format!("{} {extra}", base()))
@@ -340,6 +370,8 @@ mod tests {
             ("basalt.disk_timeout=0", "1..=3600"),
             ("basalt.init=sbin/init", "absolute path"),
             ("basalt.slto=a", "unknown parameter basalt.slto"),
+            ("basalt.platform=azure", "expected one of qemu"),
+            ("basalt.config.url=", "is empty"),
         ];
         for (extra, want) in cases {
             let err = BootParams::parse(&format!("{} {extra}", base()))

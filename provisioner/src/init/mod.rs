@@ -9,14 +9,17 @@
 
 pub mod cmdline;
 pub mod devmapper;
+pub mod dhcp;
 pub mod disk;
 pub mod error;
 pub mod etc;
 pub mod fatal;
 pub mod firstboot;
 pub mod grow;
+pub mod label;
 pub mod modules;
 pub mod mounts;
+pub mod net;
 pub mod switchroot;
 mod sys;
 pub mod verity;

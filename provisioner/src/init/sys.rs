@@ -114,6 +114,133 @@ pub fn ext4_resize(dir: BorrowedFd<'_>, blocks: u64) -> io::Result<()> {
     unsafe { rustix::ioctl::ioctl(dir, updater) }.map_err(io::Error::from)
 }
 
+/// `struct sockaddr_in` inside a `struct sockaddr` slot (include/uapi/linux/in.h).
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct SockaddrIn {
+    pub family: u16,
+    pub port_be: u16,
+    pub addr: [u8; 4],
+    pub zero: [u8; 8],
+}
+const _: () = assert!(std::mem::size_of::<SockaddrIn>() == 16);
+const AF_INET: u16 = 2;
+
+impl SockaddrIn {
+    pub fn v4(addr: [u8; 4]) -> SockaddrIn {
+        SockaddrIn {
+            family: AF_INET,
+            port_be: 0,
+            addr,
+            zero: [0; 8],
+        }
+    }
+}
+
+/// `struct ifreq` (include/uapi/linux/if.h): name, then a 24-byte union of
+/// which /init uses the address and the flags.
+#[repr(C)]
+pub struct IfReq {
+    pub name: [u8; 16],
+    pub data: [u8; 24],
+}
+const _: () = assert!(std::mem::size_of::<IfReq>() == 40);
+
+/// `struct rtentry` (include/uapi/linux/route.h), x86_64 layout.
+#[repr(C)]
+pub struct RtEntry {
+    pad1: u64,
+    pub dst: SockaddrIn,
+    pub gateway: SockaddrIn,
+    pub genmask: SockaddrIn,
+    pub flags: u16,
+    pad2: i16,
+    pad3: u64,
+    pad4: *mut u8,
+    pub metric: i16,
+    pub dev: *const u8,
+    mtu: u64,
+    window: u64,
+    irtt: u16,
+}
+const _: () = assert!(std::mem::size_of::<RtEntry>() == 120);
+
+impl RtEntry {
+    /// A route entry; `dev` must point to a NUL-terminated interface name
+    /// that outlives the ioctl.
+    pub fn new(
+        dst: [u8; 4],
+        gateway: [u8; 4],
+        mask: [u8; 4],
+        flags: u16,
+        dev: *const u8,
+    ) -> RtEntry {
+        RtEntry {
+            pad1: 0,
+            dst: SockaddrIn::v4(dst),
+            gateway: SockaddrIn::v4(gateway),
+            genmask: SockaddrIn::v4(mask),
+            flags,
+            pad2: 0,
+            pad3: 0,
+            pad4: std::ptr::null_mut(),
+            metric: 0,
+            dev,
+            mtu: 0,
+            window: 0,
+            irtt: 0,
+        }
+    }
+}
+
+/// Socket ioctls (include/uapi/linux/sockios.h); old-style numbers.
+pub const SIOCADDRT: Opcode = 0x890B;
+pub const SIOCDELRT: Opcode = 0x890C;
+pub const SIOCGIFFLAGS: Opcode = 0x8913;
+pub const SIOCSIFFLAGS: Opcode = 0x8914;
+pub const SIOCSIFADDR: Opcode = 0x8916;
+pub const SIOCSIFNETMASK: Opcode = 0x891C;
+pub const SIOCGIFHWADDR: Opcode = 0x8927;
+
+/// An interface ioctl on any AF_INET socket: `req` is read and written.
+pub fn if_ioctl(sock: BorrowedFd<'_>, op: Opcode, req: &mut IfReq) -> io::Result<()> {
+    fn call<const OP: Opcode>(sock: BorrowedFd<'_>, req: &mut IfReq) -> io::Result<()> {
+        // SAFETY: every SIOC[GS]IF* request below takes a pointer to a
+        // struct ifreq (40 bytes, #[repr(C)], size asserted above); `req`
+        // is live and exclusively borrowed for the call.
+        let updater = unsafe { Updater::<OP, IfReq>::new(req) };
+        // SAFETY: as above.
+        unsafe { rustix::ioctl::ioctl(sock, updater) }.map_err(io::Error::from)
+    }
+    match op {
+        SIOCGIFFLAGS => call::<SIOCGIFFLAGS>(sock, req),
+        SIOCSIFFLAGS => call::<SIOCSIFFLAGS>(sock, req),
+        SIOCSIFADDR => call::<SIOCSIFADDR>(sock, req),
+        SIOCSIFNETMASK => call::<SIOCSIFNETMASK>(sock, req),
+        SIOCGIFHWADDR => call::<SIOCGIFHWADDR>(sock, req),
+        _ => Err(io::Error::other(format!(
+            "interface ioctl {op:#x} is not used by /init"
+        ))),
+    }
+}
+
+/// Add (`SIOCADDRT`) or delete (`SIOCDELRT`) an IPv4 route.
+pub fn route_ioctl(sock: BorrowedFd<'_>, add: bool, rt: &mut RtEntry) -> io::Result<()> {
+    fn call<const OP: Opcode>(sock: BorrowedFd<'_>, rt: &mut RtEntry) -> io::Result<()> {
+        // SAFETY: SIOCADDRT/SIOCDELRT read a struct rtentry (120 bytes,
+        // #[repr(C)], size asserted above); its `dev` pointer is either null
+        // or points to a NUL-terminated name the caller keeps alive.
+        let updater = unsafe { Updater::<OP, RtEntry>::new(rt) };
+        // SAFETY: as above.
+        unsafe { rustix::ioctl::ioctl(sock, updater) }.map_err(io::Error::from)
+    }
+    if add {
+        call::<SIOCADDRT>(sock, rt)
+    } else {
+        call::<SIOCDELRT>(sock, rt)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
