@@ -14,6 +14,7 @@ mod ext4;
 mod provisioner;
 mod report;
 mod run;
+mod slot_write;
 mod verity;
 
 use std::path::{Path, PathBuf};
@@ -140,6 +141,8 @@ fn run(a: &Args) -> Result<bool> {
     record(&mut entries, r, "verity", "s")?;
     let r = provisioner::bench(&a.bench_apply, &a.work);
     record(&mut entries, r, "provisioner", "ms")?;
+    let r = slot_write::bench(&a.basalt, &a.work, a.runs).map(|e| vec![e]);
+    record(&mut entries, r, "slot write", "MiB/s")?;
     print!("{}", report::table(&entries));
     Ok(ok)
 }
