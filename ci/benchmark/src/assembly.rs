@@ -19,7 +19,7 @@ pub struct Assembled {
     pub packages: Vec<String>,
 }
 
-fn lock_path(work: &Path) -> PathBuf {
+pub fn lock_path(work: &Path) -> PathBuf {
     work.join("bench.lock")
 }
 

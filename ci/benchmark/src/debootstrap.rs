@@ -91,3 +91,43 @@ pub fn baseline(work: &Path, mirror: Option<&str>, packages: &[String]) -> Resul
     );
     run_once(work, "debootstrap-timed", mirror, packages).context("timed run")
 }
+
+/// The same install as the baseline, kept at WORK/boot-root for the boot
+/// benchmark (untimed; reuses the warm caches). Rebuilt when the mirror or
+/// the package set changed.
+pub fn kept_root(work: &Path, mirror: Option<&str>, packages: &[String]) -> Result<std::path::PathBuf> {
+    if !is_root()? {
+        bail!("debootstrap and chroot need root");
+    }
+    let mirror = mirror.context("basalt -v did not report the mirror it discovered")?;
+    let root = work.join("boot-root");
+    let stamp = work.join("boot-root.stamp");
+    let want = format!("{mirror}\n{}\n", packages.join(" "));
+    if root.exists() && std::fs::read_to_string(&stamp).ok().as_deref() == Some(want.as_str()) {
+        return Ok(root);
+    }
+    let _ = std::fs::remove_file(&stamp);
+    if root.exists() {
+        std::fs::remove_dir_all(&root).with_context(|| format!("removing {}", root.display()))?;
+    }
+    let cache = work.join("deb-cache");
+    let archives = work.join("apt-archives");
+    for d in [&cache, &archives] {
+        std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
+    }
+    eprintln!("bench: installing the conventional root for the boot benchmark (untimed)");
+    timed(
+        &Cmd::new("sh")
+            .arg("-c")
+            .arg(SCRIPT)
+            .arg("sh")
+            .arg(&root)
+            .arg(&cache)
+            .arg(&archives)
+            .arg(mirror)
+            .args(packages.iter().map(String::as_str)),
+        work,
+    )?;
+    std::fs::write(&stamp, &want).with_context(|| format!("writing {}", stamp.display()))?;
+    Ok(root)
+}

@@ -1,7 +1,7 @@
 //! basalt-bench: the benchmark harness behind `ci/bench`.
 //!
 //! `basalt-bench run --basalt BIN --dir2ext4 BIN --bench-apply BIN --work DIR
-//!  --json OUT [--runs N] [--no-debootstrap]` times each entry against the
+//!  --json OUT [--runs N] [--no-debootstrap] [--no-boot]` times each entry against the
 //! usual tool in the same run, writes OUT (a JSON list of
 //! `{name, value, unit, baseline, ratio, target, better, ...}`) after every
 //! entry, and prints a table on stdout. Logs go to stderr.
@@ -9,6 +9,7 @@
 //! `basalt-bench verity-format DATA HASH` is our side of the verity entry.
 
 mod assembly;
+mod boot;
 mod debootstrap;
 mod ext4;
 mod provisioner;
@@ -31,15 +32,18 @@ struct Args {
     json: PathBuf,
     runs: usize,
     debootstrap: bool,
+    /// Boot both images under TCG (minutes).
+    boot: bool,
 }
 
-const USAGE: &str = "usage: basalt-bench run --basalt BIN --dir2ext4 BIN --bench-apply BIN --work DIR --json OUT [--runs N] [--no-debootstrap]\n       basalt-bench verity-format DATA HASH";
+const USAGE: &str = "usage: basalt-bench run --basalt BIN --dir2ext4 BIN --bench-apply BIN --work DIR --json OUT [--runs N] [--no-debootstrap] [--no-boot]\n       basalt-bench verity-format DATA HASH";
 
 fn parse_run(args: &[String]) -> Result<Args> {
     let (mut basalt, mut dir2ext4, mut bench_apply, mut work, mut json) =
         (None, None, None, None, None);
     let mut runs = 3;
     let mut debootstrap = true;
+    let mut boot = true;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         let mut val = || {
@@ -62,6 +66,7 @@ fn parse_run(args: &[String]) -> Result<Args> {
                 }
             }
             "--no-debootstrap" => debootstrap = false,
+            "--no-boot" => boot = false,
             other => bail!("unknown argument {other:?}\n{USAGE}"),
         }
     }
@@ -78,6 +83,7 @@ fn parse_run(args: &[String]) -> Result<Args> {
         json: need(json, "--json")?,
         runs,
         debootstrap,
+        boot,
     })
 }
 
@@ -130,6 +136,15 @@ fn run(a: &Args) -> Result<bool> {
             record(&mut entries, raw, "raw image build", "s")?;
             let r = ext4::bench(&a.dir2ext4, &asm.tar, &a.work, a.runs).map(|e| vec![e]);
             record(&mut entries, r, "ext4", "s")?;
+            if a.boot {
+                let root = if a.debootstrap {
+                    debootstrap::kept_root(&a.work, asm.mirror.as_deref(), &asm.packages)
+                } else {
+                    Err(anyhow::anyhow!("skipped (--no-debootstrap)"))
+                };
+                let r = boot::bench(&a.basalt, &assembly::lock_path(&a.work), root, &a.work);
+                record(&mut entries, r, "boot (TCG)", "s")?;
+            }
         }
         Err(e) => {
             record(&mut entries, Err(e), "assembly (tar build)", "s")?;

@@ -1,0 +1,328 @@
+//! Boot time under TCG (issue 5's benchmark), both sides in the same run and
+//! on the same QEMU machine (q35, `-cpu max`, 2 vCPUs, 2 GiB):
+//!
+//! - ours: `basalt boot IMAGE --snapshot --firmware bios --config CFG`, the
+//!   real path (SeaBIOS, GRUB, our initramfs, verity /usr, first-boot
+//!   provisioning from fw_cfg), timed from QEMU's start to the console line
+//!   `basalt-init: provisioned from` and to the first ssh login as core;
+//! - the usual way: the same package set installed by debootstrap + apt (so
+//!   Debian's kernel postinst built an initramfs-tools initrd), written to an
+//!   ext4 disk with `mke2fs -d`, and booted with the same kernel by QEMU's
+//!   direct kernel boot (no boot loader, which favours the baseline), timed to
+//!   the first ssh login as root.
+
+use std::io::Read;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+
+use crate::report::{Entry, TargetOn};
+
+/// Bound for one boot to an ssh login (TCG on a loaded 2-core machine).
+const BOOT_TIMEOUT: Duration = Duration::from_secs(900);
+/// Console line our initramfs prints once the first-boot config is applied.
+const PROVISIONED: &str = "basalt-init: provisioned from";
+/// QEMU options both sides share (`basalt boot`'s TCG defaults).
+const MACHINE: &[&str] = &[
+    "-machine", "q35", "-accel", "tcg", "-cpu", "max", "-m", "2048", "-smp", "2",
+];
+
+fn free_port() -> Result<u16> {
+    let l = TcpListener::bind("127.0.0.1:0").context("finding a free port")?;
+    Ok(l.local_addr()?.port())
+}
+
+fn keypair(dir: &Path) -> Result<(PathBuf, String)> {
+    let key = dir.join("id_ed25519");
+    let _ = std::fs::remove_file(&key);
+    let _ = std::fs::remove_file(key.with_extension("pub"));
+    let st = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(&key)
+        .status()
+        .context("running ssh-keygen")?;
+    if !st.success() {
+        bail!("ssh-keygen failed");
+    }
+    let public =
+        std::fs::read_to_string(key.with_extension("pub")).context("reading the public key")?;
+    Ok((key, public.trim().to_string()))
+}
+
+fn ssh_ok(key: &Path, port: u16, user: &str) -> bool {
+    Command::new("ssh")
+        .args([
+            "-q",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "StrictHostKeyChecking=no",
+            "-o",
+            "UserKnownHostsFile=/dev/null",
+            "-o",
+            "ConnectTimeout=5",
+            "-p",
+        ])
+        .arg(port.to_string())
+        .arg("-i")
+        .arg(key)
+        .arg(format!("{user}@127.0.0.1"))
+        .arg("true")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// A running boot: its process group is killed on drop.
+struct Vm {
+    child: Child,
+    console: PathBuf,
+}
+
+impl Drop for Vm {
+    fn drop(&mut self) {
+        let pgid = self.child.id();
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{pgid}")])
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+impl Vm {
+    fn spawn(mut cmd: Command, console: PathBuf) -> Result<Vm> {
+        use std::os::unix::process::CommandExt;
+        let log = std::fs::File::create(&console)
+            .with_context(|| format!("creating {}", console.display()))?;
+        cmd.stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .process_group(0);
+        let child = cmd.spawn().context("starting the VM")?;
+        Ok(Vm { child, console })
+    }
+
+    fn console_has(&self, needle: &str) -> bool {
+        let mut s = String::new();
+        std::fs::File::open(&self.console)
+            .and_then(|mut f| f.read_to_string(&mut s))
+            .is_ok()
+            && s.contains(needle)
+    }
+
+    /// Seconds from `t0` to the console marker (if any) and to an ssh login.
+    fn wait(
+        &mut self,
+        t0: Instant,
+        marker: Option<&str>,
+        key: &Path,
+        port: u16,
+        user: &str,
+    ) -> Result<(Option<f64>, f64)> {
+        let mut marked = None;
+        loop {
+            if let Some(st) = self.child.try_wait()? {
+                bail!(
+                    "the VM exited ({st}) before an ssh login; console: {}",
+                    self.console.display()
+                );
+            }
+            if let Some(m) = marker
+                && marked.is_none()
+                && self.console_has(m)
+            {
+                marked = Some(t0.elapsed().as_secs_f64());
+            }
+            if ssh_ok(key, port, user) {
+                let t = t0.elapsed().as_secs_f64();
+                if marker.is_some()
+                    && marked.is_none()
+                    && !self.console_has(marker.unwrap_or_default())
+                {
+                    bail!("ssh answered but {marker:?} never reached the console");
+                }
+                return Ok((marked.or(Some(t)).filter(|_| marker.is_some()), t));
+            }
+            if t0.elapsed() > BOOT_TIMEOUT {
+                bail!(
+                    "no ssh login within {BOOT_TIMEOUT:?}; console: {}",
+                    self.console.display()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+}
+
+fn ours(basalt: &Path, image: &Path, work: &Path, key: &Path, public: &str) -> Result<(f64, f64)> {
+    let cfg = work.join("boot-bench.ign");
+    let ign = serde_json::json!({
+        "ignition": {"version": "3.4.0"},
+        "passwd": {"users": [{"name": "core", "sshAuthorizedKeys": [public]}]}
+    });
+    std::fs::write(&cfg, ign.to_string()).context("writing the Ignition config")?;
+    let port = free_port()?;
+    let mut cmd = Command::new(basalt);
+    cmd.arg("boot")
+        .arg(image)
+        .args(["--snapshot", "--firmware", "bios", "--config"])
+        .arg(&cfg)
+        .args([
+            "--ssh-port",
+            &port.to_string(),
+            "--memory",
+            "2048",
+            "--cpus",
+            "2",
+        ]);
+    eprintln!("bench: booting our image under TCG ({})", image.display());
+    let t0 = Instant::now();
+    let mut vm = Vm::spawn(cmd, work.join("boot-ours.console"))?;
+    let (prov, ssh) = vm.wait(t0, Some(PROVISIONED), key, port, "core")?;
+    let prov = prov.context("no provisioning time")?;
+    eprintln!("bench:   provisioned after {prov:.1} s, ssh after {ssh:.1} s");
+    Ok((prov, ssh))
+}
+
+/// Make the debootstrapped root bootable the conventional way and write it
+/// to an ext4 disk; returns (disk, kernel, initrd).
+fn conventional_disk(
+    root: &Path,
+    work: &Path,
+    public: &str,
+) -> Result<(PathBuf, PathBuf, PathBuf)> {
+    let ssh = root.join("root/.ssh");
+    std::fs::create_dir_all(&ssh)?;
+    std::fs::write(ssh.join("authorized_keys"), format!("{public}\n"))?;
+    let net = root.join("etc/systemd/network");
+    std::fs::create_dir_all(&net)?;
+    std::fs::write(
+        net.join("20-dhcp.network"),
+        "[Match]\nType=ether\n\n[Network]\nDHCP=yes\n",
+    )?;
+    let wants = root.join("etc/systemd/system/multi-user.target.wants");
+    std::fs::create_dir_all(&wants)?;
+    let link = wants.join("systemd-networkd.service");
+    if std::fs::symlink_metadata(&link).is_err() {
+        std::os::unix::fs::symlink("/usr/lib/systemd/system/systemd-networkd.service", &link)?;
+    }
+    let pick = |prefix: &str| -> Result<PathBuf> {
+        let mut found: Vec<PathBuf> = std::fs::read_dir(root.join("boot"))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with(prefix))
+            })
+            .collect();
+        found.sort();
+        found
+            .pop()
+            .with_context(|| format!("no /boot/{prefix}* in the debootstrapped root"))
+    };
+    let (kernel, initrd) = (pick("vmlinuz-")?, pick("initrd.img-")?);
+    let disk = work.join("boot-conventional.img");
+    let _ = std::fs::remove_file(&disk);
+    let st = Command::new("mke2fs")
+        .args(["-q", "-F", "-t", "ext4", "-d"])
+        .arg(root)
+        .arg(&disk)
+        .arg("6G")
+        .status()
+        .context("running mke2fs")?;
+    if !st.success() {
+        bail!("mke2fs -d failed");
+    }
+    Ok((disk, kernel, initrd))
+}
+
+fn conventional(root: &Path, work: &Path, key: &Path, public: &str) -> Result<f64> {
+    let (disk, kernel, initrd) = conventional_disk(root, work, public)?;
+    let port = free_port()?;
+    let mut cmd = Command::new("qemu-system-x86_64");
+    cmd.args(MACHINE)
+        .args([
+            "-display",
+            "none",
+            "-serial",
+            "stdio",
+            "-no-reboot",
+            "-kernel",
+        ])
+        .arg(&kernel)
+        .arg("-initrd")
+        .arg(&initrd)
+        .args([
+            "-append",
+            "root=/dev/vda rw console=ttyS0,115200n8 panic=10",
+            "-drive",
+        ])
+        .arg(format!("file={},if=virtio,format=raw", disk.display()))
+        .args([
+            "-netdev",
+            &format!("user,id=n0,hostfwd=tcp:127.0.0.1:{port}-:22"),
+            "-device",
+            "virtio-net-pci,netdev=n0",
+        ]);
+    eprintln!("bench: booting the debootstrap + initramfs-tools disk under TCG");
+    let t0 = Instant::now();
+    let mut vm = Vm::spawn(cmd, work.join("boot-conventional.console"))?;
+    let (_, ssh) = vm.wait(t0, None, key, port, "root")?;
+    eprintln!("bench:   ssh after {ssh:.1} s");
+    let _ = std::fs::remove_file(&disk);
+    Ok(ssh)
+}
+
+/// The boot entries; `root` is the debootstrapped root of the same package
+/// set (None when the baseline could not be built: no ratio then).
+pub fn bench(basalt: &Path, lock: &Path, root: Result<PathBuf>, work: &Path) -> Result<Vec<Entry>> {
+    let (key, public) = keypair(work)?;
+    let out_dir = work.join("boot-image");
+    if out_dir.exists() {
+        std::fs::remove_dir_all(&out_dir)
+            .with_context(|| format!("removing {}", out_dir.display()))?;
+    }
+    let st = Command::new(basalt)
+        .args(["build", "--offline", "-o"])
+        .arg(&out_dir)
+        .arg("--lock")
+        .arg(lock)
+        .current_dir(work)
+        .stdin(Stdio::null())
+        .status()
+        .context("running basalt build")?;
+    if !st.success() {
+        bail!("basalt build for the boot benchmark failed");
+    }
+    let image = out_dir.join("basalt-qemu.img");
+    let (prov, ssh) = ours(basalt, &image, work, &key, &public)?;
+    std::fs::remove_dir_all(&out_dir).ok();
+    let base = root.and_then(|r| conventional(&r, work, &key, &public));
+    let mut out = vec![
+        Entry::new("boot to provisioning done (TCG)", Some(prov), "s")
+            .note("QEMU start to `basalt-init: provisioned` on the console"),
+    ];
+    let mut e = Entry::new(
+        "boot to sshd accepting (TCG) vs debootstrap+initramfs-tools",
+        Some(ssh),
+        "s",
+    )
+    .target(TargetOn::Ratio, 0.7);
+    e = match base {
+        Ok(b) => e.baseline(Some(b)),
+        Err(err) => {
+            eprintln!("bench: conventional boot baseline unavailable: {err:#}");
+            e.note(format!(
+                "baseline unavailable: {}",
+                format!("{err:#}").replace('\n', " | ")
+            ))
+        }
+    };
+    out.push(e);
+    Ok(out)
+}
