@@ -36,6 +36,8 @@ pub enum Command {
     /// Inspect profiles.
     #[command(subcommand)]
     Profile(ProfileCommand),
+    /// Write an image to a disk or a file, with a first-boot config on its OEM partition.
+    Install(crate::cmd::install::InstallArgs),
 }
 
 /// Options shared by every command that reads a profile.
@@ -66,6 +68,12 @@ pub enum Format {
     Qcow2,
     /// Tar archive of the whole tree (`<name>.tar`).
     Tar,
+    /// VMDK streamOptimized disk for VMware and cloud imports (`<name>.vmdk`).
+    Vmdk,
+    /// Fixed VHD, 1 MiB aligned, for Azure (`<name>.vhd`).
+    Vhd,
+    /// Google Compute Engine image: `disk.raw` in a tar.gz (`<name>.tar.gz`).
+    Gce,
 }
 
 impl Format {
@@ -75,6 +83,9 @@ impl Format {
             Format::RawXz => "raw.xz",
             Format::Qcow2 => "qcow2",
             Format::Tar => "tar",
+            Format::Vmdk => "vmdk",
+            Format::Vhd => "vhd",
+            Format::Gce => "gce",
         }
     }
 }

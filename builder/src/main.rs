@@ -31,6 +31,7 @@ fn main() -> std::process::ExitCode {
             profile,
             image_version,
         }) => cmd::profile::show(profile, image_version.clone()),
+        Command::Install(a) => cmd::install::run(a),
     };
     match res {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -73,12 +73,18 @@ pub fn run(args: &BuildArgs) -> Result<()> {
         usr: Default::default(),
     };
     let mut formats = args.format.clone();
-    formats.sort_by_key(|f| f.name());
+    // Raw first: the other disk formats convert the raw image it writes.
+    formats.sort_by_key(|f| (*f != Format::Raw, f.name()));
     formats.dedup();
     for f in formats {
         match f {
             Format::Tar => output::tar::write(&profile, &built.tree, &args.output, &mut manifest)?,
-            Format::Raw | Format::RawXz | Format::Qcow2 => output::disk::write(
+            Format::Raw
+            | Format::RawXz
+            | Format::Qcow2
+            | Format::Vmdk
+            | Format::Vhd
+            | Format::Gce => output::disk::write(
                 &profile,
                 &built,
                 f,

@@ -2,6 +2,7 @@
 
 pub mod boot;
 pub mod build;
+pub mod install;
 pub mod keygen;
 pub mod lock;
 pub mod packages;

@@ -86,6 +86,9 @@ pub fn write(
             manifest.artifacts.push(Artifact::of(&dest, "qcow2")?);
             Ok(())
         }
+        Format::Vmdk => super::vmdk::write(profile, &raw_path, out, manifest),
+        Format::Vhd => super::vhd::write(profile, &raw_path, out, epoch, manifest),
+        Format::Gce => super::gce::write(profile, &raw_path, out, epoch, manifest),
         Format::Tar => bail!("internal: tar is not a disk format"),
     }
 }

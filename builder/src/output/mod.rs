@@ -2,9 +2,12 @@
 
 mod boot;
 pub mod disk;
+mod gce;
 mod initramfs;
 pub mod payload;
-mod region;
+pub(crate) mod region;
 mod split;
 pub mod tar;
+mod vhd;
+mod vmdk;
 mod xz;
