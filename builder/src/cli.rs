@@ -74,6 +74,8 @@ pub enum Format {
     Vhd,
     /// Google Compute Engine image: `disk.raw` in a tar.gz (`<name>.tar.gz`).
     Gce,
+    /// OCI image layout archive for `docker load` (`<name>.oci.tar`); needs no kernel.
+    Oci,
 }
 
 impl Format {
@@ -86,6 +88,7 @@ impl Format {
             Format::Vmdk => "vmdk",
             Format::Vhd => "vhd",
             Format::Gce => "gce",
+            Format::Oci => "oci",
         }
     }
 }

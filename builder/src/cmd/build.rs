@@ -50,6 +50,18 @@ pub fn run(args: &BuildArgs) -> Result<()> {
         &signer.public_pem,
     )?;
 
+    let disk_formats: Vec<&str> = (args.format.iter())
+        .filter(|f| !matches!(f, Format::Tar | Format::Oci))
+        .map(|f| f.name())
+        .collect();
+    if built.kernels.is_empty() && !disk_formats.is_empty() {
+        anyhow::bail!(
+            "profile {} has no kernel (no /usr/lib/modules/<version>/kernel in its packages), \
+             so it cannot make a bootable disk ({}); build it with --format oci or --format tar",
+            profile.files[0].display(),
+            disk_formats.join(", ")
+        );
+    }
     let mut manifest = Manifest {
         name: profile.name.clone(),
         version: profile.version.clone(),
@@ -79,6 +91,14 @@ pub fn run(args: &BuildArgs) -> Result<()> {
     for f in formats {
         match f {
             Format::Tar => output::tar::write(&profile, &built.tree, &args.output, &mut manifest)?,
+            Format::Oci => output::oci::write(
+                &profile,
+                &built.tree,
+                &args.output,
+                &work.path,
+                epoch,
+                &mut manifest,
+            )?,
             Format::Raw
             | Format::RawXz
             | Format::Qcow2

@@ -4,6 +4,7 @@ mod boot;
 pub mod disk;
 mod gce;
 mod initramfs;
+pub mod oci;
 pub mod payload;
 pub(crate) mod region;
 mod split;
