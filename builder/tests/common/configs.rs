@@ -7,7 +7,7 @@ pub const HELLO: &str = "hello basalt";
 pub const ETCD_NAME: &str = "basalt-e2e";
 pub const DUMMY_ADDR: &str = "10.254.0.1";
 
-const TEST_UNIT: &str = "[Unit]\nDescription=Basalt boot test unit\n\n[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart=/bin/sh -c 'echo \"$GREETING\" > /var/lib/basalt-test/ran'\n\n[Install]\nWantedBy=multi-user.target\n";
+const TEST_UNIT: &str = "[Unit]\nDescription=Basalt boot test unit\n\n[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart=/bin/sh -c 'mkdir -p /var/lib/basalt-test && echo \"$GREETING\" > /var/lib/basalt-test/ran'\n\n[Install]\nWantedBy=multi-user.target\n";
 const TEST_DROPIN: &str = "[Service]\nEnvironment=GREETING=from-dropin\n";
 const MOUNT_UNIT: &str = "[Unit]\nDescription=Basalt boot test mount\n\n[Mount]\nWhat=tmpfs\nWhere=/mnt/scratch\nType=tmpfs\nOptions=size=16m\n\n[Install]\nWantedBy=multi-user.target\n";
 const NETDEV: &str = "[NetDev]\nName=dummy0\nKind=dummy\n";

@@ -41,35 +41,16 @@ impl Built {
 
 static BUILT: OnceLock<Built> = OnceLock::new();
 
-/// Runs `basalt build -o <dir>` once (the first caller builds, the others wait).
-/// `BASALT_BOOT_IMAGE_DIR=DIR` reuses a finished build (DIR holds
+/// The default image, built once for every test binary of this build: the
+/// first caller builds under an exclusive file lock, later callers (in this
+/// binary or another one) reuse the output while the `basalt` binary is
+/// unchanged. `BASALT_BOOT_IMAGE_DIR=DIR` reuses a finished build (DIR holds
 /// basalt-qemu.img and manifest.json) instead, for iterating on the tests.
 pub fn built() -> &'static Built {
     BUILT.get_or_init(|| {
         let dir = match std::env::var_os("BASALT_BOOT_IMAGE_DIR") {
             Some(d) => PathBuf::from(d),
-            None => {
-                let work = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("boot-image");
-                let _ = std::fs::remove_dir_all(&work);
-                std::fs::create_dir_all(&work).expect("creating the build dir");
-                let start = std::time::Instant::now();
-                let out = Command::new(env!("CARGO_BIN_EXE_basalt"))
-                    .args(["build", "-o", "out"])
-                    .current_dir(&work)
-                    .env("SOURCE_DATE_EPOCH", EPOCH)
-                    .output()
-                    .expect("running basalt build");
-                assert!(
-                    out.status.success(),
-                    "basalt build failed:\n{}",
-                    String::from_utf8_lossy(&out.stderr)
-                );
-                eprintln!(
-                    "boot tests: built the default image in {:.0?}",
-                    start.elapsed()
-                );
-                work.join("out")
-            }
+            None => shared_build(),
         };
         let image = dir.join("basalt-qemu.img");
         assert!(image.is_file(), "{} missing", image.display());
@@ -83,6 +64,55 @@ pub fn built() -> &'static Built {
             manifest,
         }
     })
+}
+
+/// What identifies the `basalt` binary the shared image was built with.
+fn binary_stamp() -> String {
+    let bin = Path::new(env!("CARGO_BIN_EXE_basalt"));
+    let meta = std::fs::metadata(bin).expect("stat basalt");
+    let mtime = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    format!("{} {} {mtime}\n", bin.display(), meta.len())
+}
+
+fn shared_build() -> PathBuf {
+    let work = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("boot-image");
+    std::fs::create_dir_all(&work).expect("creating the build dir");
+    let lock = std::fs::File::create(work.join(".lock")).expect("creating the build lock");
+    lock.lock().expect("locking the shared build");
+    let out_dir = work.join("out");
+    let stamp = work.join("stamp");
+    let want = binary_stamp();
+    if std::fs::read_to_string(&stamp).ok().as_deref() == Some(want.as_str())
+        && out_dir.join("manifest.json").is_file()
+    {
+        eprintln!("boot tests: reusing the default image in {}", out_dir.display());
+        return out_dir;
+    }
+    let _ = std::fs::remove_file(&stamp);
+    let _ = std::fs::remove_dir_all(&out_dir);
+    let start = std::time::Instant::now();
+    let out = Command::new(env!("CARGO_BIN_EXE_basalt"))
+        .args(["build", "-o", "out"])
+        .current_dir(&work)
+        .env("SOURCE_DATE_EPOCH", EPOCH)
+        .output()
+        .expect("running basalt build");
+    assert!(
+        out.status.success(),
+        "basalt build failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eprintln!(
+        "boot tests: built the default image in {:.0?}",
+        start.elapsed()
+    );
+    std::fs::write(&stamp, want).expect("writing the build stamp");
+    out_dir
 }
 
 /// A private, sparse copy of the image, optionally grown by `grow` bytes
