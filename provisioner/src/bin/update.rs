@@ -36,8 +36,9 @@ struct Cli {
     #[arg(long, global = true, default_value = "/proc/cmdline")]
     cmdline_file: PathBuf,
     /// etcd client URL (etcd-lock reboot strategy; v3 JSON gateway).
-    #[arg(long, global = true, default_value = update::etcd::DEFAULT_ENDPOINT)]
-    etcd_endpoint: String,
+    /// Default: ETCD_ENDPOINT= in the config file, else http://127.0.0.1:2379.
+    #[arg(long, global = true)]
+    etcd_endpoint: Option<String>,
     /// Reboot strategy file (REBOOT_STRATEGY, GROUP).
     #[arg(long, global = true, default_value = update::DEFAULT_CONF)]
     config: PathBuf,
@@ -206,7 +207,11 @@ fn machine(cli: &Cli, esp: &EspMount) -> Result<Machine> {
 
 fn lock_settings(cli: &Cli, conf: &UpdateConf) -> Result<update::etcd::LockSettings> {
     Ok(update::etcd::LockSettings {
-        endpoint: cli.etcd_endpoint.clone(),
+        endpoint: cli
+            .etcd_endpoint
+            .clone()
+            .or_else(|| conf.etcd_endpoint.clone())
+            .unwrap_or_else(|| update::etcd::DEFAULT_ENDPOINT.to_string()),
         group: conf.group.clone(),
         id: update::etcd::machine_id()?,
         marker: cli.lock_marker.clone(),

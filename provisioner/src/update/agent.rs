@@ -183,6 +183,7 @@ pub fn apply(m: &Machine, payload: File, key: &VerifyingKey, opts: &ApplyOptions
     }
 
     // Step 3: stream the slot image, hashing it again.
+    let started = std::time::Instant::now();
     let mut reader = p.section(Section::Slot);
     let mut buf = vec![0u8; CHUNK];
     let mut h = Sha256::new();
@@ -198,6 +199,14 @@ pub fn apply(m: &Machine, payload: File, key: &VerifyingKey, opts: &ApplyOptions
         at += n as u64;
     }
     disk.sync_data().context("syncing the slot")?;
+    // Progress for the journal (and ci/bench's slot-write entry, which
+    // parses this line): bytes written and synced, and how long it took.
+    let secs = started.elapsed().as_secs_f64();
+    let written = at - range.start;
+    eprintln!(
+        "basalt-update: slot {target} written: {written} bytes in {secs:.3} s ({:.1} MiB/s)",
+        written as f64 / (1u64 << 20) as f64 / secs.max(1e-9)
+    );
     if hex::encode(h.finalize()) != meta.slot.sha256 {
         bail!("the payload file changed while it was written; slot {target} is left unbootable");
     }

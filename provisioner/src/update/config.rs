@@ -25,6 +25,9 @@ pub struct UpdateConf {
     pub strategy: Strategy,
     pub group: Option<String>,
     pub server: Option<String>,
+    /// etcd client URL for etcd-lock (`ETCD_ENDPOINT=`, e.g. written by
+    /// Ignition when the cluster's etcd is not on this machine).
+    pub etcd_endpoint: Option<String>,
 }
 
 impl Default for UpdateConf {
@@ -33,6 +36,7 @@ impl Default for UpdateConf {
             strategy: Strategy::BestEffort,
             group: None,
             server: None,
+            etcd_endpoint: None,
         }
     }
 }
@@ -90,7 +94,15 @@ impl UpdateConf {
                 }
                 "GROUP" => c.group = Some(v),
                 "SERVER" => c.server = Some(v),
-                _ => bail!("line {n}: unknown key {k:?} (known: REBOOT_STRATEGY, GROUP, SERVER)"),
+                "ETCD_ENDPOINT" => {
+                    if !(v.starts_with("http://") || v.starts_with("https://")) {
+                        bail!("line {n}: ETCD_ENDPOINT {v:?} is not an http(s) URL");
+                    }
+                    c.etcd_endpoint = Some(v)
+                }
+                _ => bail!(
+                    "line {n}: unknown key {k:?} (known: REBOOT_STRATEGY, GROUP, SERVER, ETCD_ENDPOINT)"
+                ),
             }
         }
         Ok(c)
@@ -135,6 +147,8 @@ mod tests {
             assert_eq!(&c.strategy, strat, "{text:?}");
             assert_eq!(c.group.as_deref(), *group, "{text:?}");
         }
+        let c = UpdateConf::parse("ETCD_ENDPOINT=\"http://10.0.2.2:2379\"\n").unwrap();
+        assert_eq!(c.etcd_endpoint.as_deref(), Some("http://10.0.2.2:2379"));
         let bad: &[(&str, &str)] = &[
             ("REBOOT_STRATEGY=\"sometimes\"", "not one of"),
             ("FOO=\"1\"", "unknown key"),
@@ -142,6 +156,7 @@ mod tests {
             ("GROUP=\"x", "unterminated"),
             ("GROUP=\"$HOME\"", "expansion"),
             ("GROUP=a b", "double-quoted"),
+            ("ETCD_ENDPOINT=\"10.0.2.2:2379\"", "not an http(s) URL"),
         ];
         for (text, want) in bad {
             let e = format!("{:#}", UpdateConf::parse(text).unwrap_err());
