@@ -35,10 +35,80 @@ fn line_starting<'a>(out: &'a str, prefix: &str) -> Result<&'a str> {
         .with_context(|| format!("bench_apply printed no line starting {prefix:?}:\n{out}"))
 }
 
+/// Size of the dedicated ext4 the apply runs on.
+const FS_BYTES: u64 = 256 << 20;
+
+/// The file system type name of `dir` (`stat -f -c %T`).
+fn fs_type(dir: &Path, work: &Path) -> String {
+    timed(&Cmd::new("stat").args(["-f", "-c", "%T"]).arg(dir), work)
+        .map(|m| m.stdout.trim().to_string())
+        .unwrap_or_else(|e| {
+            format!(
+                "unknown ({})",
+                format!("{e:#}").lines().next().unwrap_or("")
+            )
+        })
+}
+
+/// A fresh ext4 mounted (loop) at `work/prov-fs`, like the ROOT partition
+/// the provisioner writes at first boot: nobody else's dirty data in it,
+/// so its one syncfs costs what it costs at boot. Needs root and loop
+/// devices; `Err` says why not.
+fn dedicated_ext4(work: &Path) -> Result<std::path::PathBuf> {
+    let img = work.join("prov-fs.img");
+    let mnt = work.join("prov-fs");
+    if mnt.exists() {
+        // A previous run that stopped early may have left it mounted.
+        let _ = timed(&Cmd::new("umount").arg(&mnt), work);
+    }
+    std::fs::create_dir_all(&mnt)?;
+    let f = std::fs::File::create(&img).with_context(|| format!("creating {}", img.display()))?;
+    f.set_len(FS_BYTES)?;
+    drop(f);
+    timed(
+        &Cmd::new("mke2fs")
+            .args(["-q", "-F", "-t", "ext4"])
+            .arg(&img),
+        work,
+    )?;
+    timed(
+        &Cmd::new("mount").args(["-o", "loop"]).arg(&img).arg(&mnt),
+        work,
+    )?;
+    Ok(mnt)
+}
+
+fn unmount(mnt: &Path, work: &Path) {
+    if let Err(e) = timed(&Cmd::new("umount").arg(mnt), work) {
+        eprintln!("bench: could not unmount {}: {e:#}", mnt.display());
+    }
+    std::fs::remove_file(work.join("prov-fs.img")).ok();
+}
+
 pub fn bench(bench_apply: &Path, work: &Path) -> Result<Vec<Entry>> {
-    let root = work.join("prov");
-    std::fs::create_dir_all(&root)?;
-    let m = timed(&Cmd::new(bench_apply).arg(&root), work)?;
+    let (root, mounted, where_) = match dedicated_ext4(work) {
+        Ok(mnt) => (
+            mnt,
+            true,
+            "a dedicated, freshly made ext4 (loop mount), as ROOT is at first boot".to_string(),
+        ),
+        Err(e) => {
+            let root = work.join("prov");
+            std::fs::create_dir_all(&root)?;
+            let why = format!("{e:#}").lines().next().unwrap_or("").to_string();
+            (
+                root,
+                false,
+                format!("the work directory, shared with other writers (no dedicated ext4: {why})"),
+            )
+        }
+    };
+    let fs = fs_type(&root, work);
+    let m = timed(&Cmd::new(bench_apply).arg(&root), work);
+    if mounted {
+        unmount(&root, work);
+    }
+    let m = m?;
     let mut entries = Vec::new();
     for (prefix, name, target) in [
         (
@@ -58,7 +128,9 @@ pub fn bench(bench_apply: &Path, work: &Path) -> Result<Vec<Entry>> {
         entries.push(
             Entry::new(name, Some(wall), "ms")
                 .target(TargetOn::Value, target)
-                .note(format!("median wall time; CPU {cpu:.1} ms; no baseline")),
+                .note(format!(
+                    "median wall time of the complete apply including its syncfs; CPU {cpu:.1} ms; no baseline; file system {fs}: {where_}"
+                )),
         );
     }
     Ok(entries)

@@ -18,6 +18,7 @@ pub struct Cmd {
     pub prog: OsString,
     pub args: Vec<OsString>,
     pub cwd: Option<PathBuf>,
+    pub env: Vec<(OsString, OsString)>,
 }
 
 impl Cmd {
@@ -26,6 +27,7 @@ impl Cmd {
             prog: prog.into(),
             args: Vec::new(),
             cwd: None,
+            env: Vec::new(),
         }
     }
 
@@ -36,6 +38,11 @@ impl Cmd {
 
     pub fn args<I: IntoIterator<Item = S>, S: Into<OsString>>(mut self, it: I) -> Cmd {
         self.args.extend(it.into_iter().map(Into::into));
+        self
+    }
+
+    pub fn env(mut self, k: impl Into<OsString>, v: impl Into<OsString>) -> Cmd {
+        self.env.push((k.into(), v.into()));
         self
     }
 
@@ -83,6 +90,7 @@ pub fn timed(cmd: &Cmd, scratch: &Path) -> Result<Measured> {
     if let Some(d) = &cmd.cwd {
         c.current_dir(d);
     }
+    c.envs(cmd.env.iter().map(|(k, v)| (k, v)));
     c.stdin(Stdio::null());
     eprintln!("bench: running {}", cmd.display());
     let t0 = Instant::now();

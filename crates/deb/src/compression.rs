@@ -38,15 +38,49 @@ impl Compression {
 
     /// A reader of the decompressed bytes of `r`.
     pub fn decoder<'a, R: Read + 'a>(self, r: R) -> io::Result<Box<dyn Read + 'a>> {
+        self.decoder_with(r, Integrity::Check)
+    }
+
+    /// A reader of the decompressed bytes of `r`; with
+    /// [`Integrity::Prehashed`] an xz stream's own check (CRC64 or SHA-256,
+    /// xz-file-format §3.4) is not recomputed.
+    pub fn decoder_with<'a, R: Read + 'a>(
+        self,
+        r: R,
+        integrity: Integrity,
+    ) -> io::Result<Box<dyn Read + 'a>> {
         Ok(match self {
             Compression::None => Box::new(r),
             Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(BufReader::new(r))),
-            Compression::Xz => Box::new(liblzma::read::XzDecoder::new_multi_decoder(
-                BufReader::new(r),
-            )),
+            Compression::Xz => {
+                let flags = match integrity {
+                    Integrity::Check => liblzma::stream::CONCATENATED,
+                    Integrity::Prehashed => {
+                        liblzma::stream::CONCATENATED | liblzma::stream::IGNORE_CHECK
+                    }
+                };
+                let stream = liblzma::stream::Stream::new_stream_decoder(u64::MAX, flags)
+                    .map_err(io::Error::other)?;
+                Box::new(liblzma::read::XzDecoder::new_stream(
+                    BufReader::new(r),
+                    stream,
+                ))
+            }
             Compression::Zstd => Box::new(ZstdFrames::new(BufReader::with_capacity(1 << 16, r))?),
         })
     }
+}
+
+/// Whether a decoder verifies the compressed stream's own integrity check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Integrity {
+    /// Verify it (the default).
+    #[default]
+    Check,
+    /// The caller has already verified every byte of the archive (its
+    /// SHA-256 against a signed index), so the stream's CRC is redundant
+    /// work. Decoding errors are still errors.
+    Prehashed,
 }
 
 /// A zstd reader that decodes every frame of a stream in turn (zstd streams
@@ -142,12 +176,14 @@ mod tests {
             Compression::Zstd,
         ] {
             let z = compress(c, &data).expect("compress");
-            let mut out = Vec::new();
-            c.decoder(&z[..])
-                .expect("decoder")
-                .read_to_end(&mut out)
-                .expect("decode");
-            assert_eq!(out, data, "{c:?}");
+            for integrity in [Integrity::Check, Integrity::Prehashed] {
+                let mut out = Vec::new();
+                c.decoder_with(&z[..], integrity)
+                    .expect("decoder")
+                    .read_to_end(&mut out)
+                    .expect("decode");
+                assert_eq!(out, data, "{c:?} {integrity:?}");
+            }
         }
         // Two concatenated zstd frames decode as one stream.
         let mut two = compress(Compression::Zstd, b"hello ").expect("z");
@@ -159,5 +195,33 @@ mod tests {
             .read_to_end(&mut out)
             .expect("read");
         assert_eq!(out, b"hello world");
+    }
+
+    #[test]
+    fn xz_check_is_verified_unless_prehashed() {
+        let data = vec![7u8; 10_000];
+        let mut z = compress(Compression::Xz, &data).expect("xz");
+        // The stream ends with the check (CRC64, 8 bytes), the index and the
+        // 12-byte footer; flip a bit of the check by locating it in the
+        // block: compress() uses one block, so the check is just before the
+        // index, which starts with a 0x00 indicator byte after padding.
+        let footer = 12;
+        let index_size = {
+            // Backward Size (footer bytes 4..8) is (real size / 4) - 1.
+            let b = &z[z.len() - footer + 4..z.len() - footer + 8];
+            (u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize + 1) * 4
+        };
+        let check_at = z.len() - footer - index_size - 8;
+        z[check_at] ^= 1;
+        let read = |i| {
+            let mut out = Vec::new();
+            Compression::Xz
+                .decoder_with(&z[..], i)
+                .expect("decoder")
+                .read_to_end(&mut out)
+                .map(|_| out)
+        };
+        assert!(read(Integrity::Check).is_err(), "a bad CRC64 is an error");
+        assert_eq!(read(Integrity::Prehashed).expect("ignored check"), data);
     }
 }

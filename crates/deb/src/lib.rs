@@ -20,13 +20,13 @@ mod tarwrite;
 mod unpack;
 
 pub use ar::{ArMember, list_members, write_ar};
-pub use compression::{Compression, compress};
+pub use compression::{Compression, Integrity, compress};
 pub use error::{DebError, Result};
 pub use links::{join_clamped, preserve_hard_links, resolve};
-pub use merge::{merge_unpacked, unpack_data_alone};
+pub use merge::{merge_unpacked, unpack_data_alone, unpack_data_alone_with};
 pub use package::{DebPackage, MAINTAINER_SCRIPTS, control_field};
 pub use tarwrite::{member_name, write_tar};
-pub use unpack::{DirPolicy, UnpackOptions, UnpackReport, read_tar, unpack_data};
+pub use unpack::{DirPolicy, UnpackOptions, UnpackReport, read_tar, unpack_data, unpack_data_with};
 
 #[cfg(test)]
 mod tests;

@@ -11,9 +11,10 @@ use std::path::Path;
 
 use basalt_tree::{ContentStore, Kind, Tree};
 
+use crate::compression::Integrity;
 use crate::error::{DebError, Result};
 use crate::links::resolve;
-use crate::unpack::{DirPolicy, PlaceError, UnpackOptions, UnpackReport, place, unpack_data};
+use crate::unpack::{DirPolicy, PlaceError, UnpackOptions, UnpackReport, place, unpack_data_with};
 
 /// Unpack the .deb at `path` into a fresh tree of its own.
 pub fn unpack_data_alone(
@@ -21,8 +22,20 @@ pub fn unpack_data_alone(
     store: &ContentStore,
     opts: &UnpackOptions,
 ) -> Result<(Tree, UnpackReport)> {
+    unpack_data_alone_with(path, store, opts, Integrity::Check)
+}
+
+/// [`unpack_data_alone`] with a choice of [`Integrity`]: the builder passes
+/// [`Integrity::Prehashed`] for .debs whose SHA-256 it has checked against
+/// the signed index.
+pub fn unpack_data_alone_with(
+    path: &Path,
+    store: &ContentStore,
+    opts: &UnpackOptions,
+    integrity: Integrity,
+) -> Result<(Tree, UnpackReport)> {
     let mut tree = Tree::new();
-    let report = unpack_data(path, &mut tree, store, opts)?;
+    let report = unpack_data_with(path, &mut tree, store, opts, integrity)?;
     Ok((tree, report))
 }
 
@@ -118,7 +131,10 @@ mod tests {
         let mut seq = Tree::new();
         let mut seq_reports = Vec::new();
         for (i, d) in debs.iter().enumerate() {
-            seq_reports.push(unpack_data(d, &mut seq, &store, &opts(&i.to_string())).expect("seq"));
+            seq_reports.push(
+                crate::unpack::unpack_data(d, &mut seq, &store, &opts(&i.to_string()))
+                    .expect("seq"),
+            );
         }
         let mut par = Tree::new();
         for (i, d) in debs.iter().enumerate() {

@@ -9,6 +9,7 @@ use basalt_tree::{ContentStore, Entry, Kind, Tree, normalize, parent};
 use tar::EntryType;
 
 use crate::ar::member_reader;
+use crate::compression::Integrity;
 use crate::error::{DebError, Result};
 use crate::links::{preserve_hard_links, resolve};
 use crate::package::DebPackage;
@@ -61,6 +62,18 @@ pub fn unpack_data(
     store: &ContentStore,
     opts: &UnpackOptions,
 ) -> Result<UnpackReport> {
+    unpack_data_with(path, tree, store, opts, Integrity::Check)
+}
+
+/// [`unpack_data`], with the data member's decoder verifying its stream
+/// check or not (see [`Integrity`]).
+pub fn unpack_data_with(
+    path: &Path,
+    tree: &mut Tree,
+    store: &ContentStore,
+    opts: &UnpackOptions,
+    integrity: Integrity,
+) -> Result<UnpackReport> {
     let pkg = DebPackage::open(path)?;
     let io_err = |source| DebError::Io {
         path: path.to_path_buf(),
@@ -69,7 +82,7 @@ pub fn unpack_data(
     let mut f = BufReader::new(File::open(path).map_err(io_err)?);
     let (member, compression) = (pkg.data_member.clone(), pkg.data_compression);
     let raw = member_reader(path, &mut f, &member)?;
-    let r = compression.decoder(raw).map_err(io_err)?;
+    let r = compression.decoder_with(raw, integrity).map_err(io_err)?;
     read_tar_named(path, &member.name, r, tree, store, opts)
 }
 

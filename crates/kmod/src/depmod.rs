@@ -58,6 +58,59 @@ pub(crate) fn file_bytes(tree: &Tree, path: &str) -> Result<Option<Vec<u8>>, Kmo
         .transpose()
 }
 
+/// Read, decompress and parse one module.
+fn analyse(tree: &Tree, prefix: &str, rel: &str) -> Result<Module, KmodError> {
+    let path = format!("{prefix}{rel}");
+    let raw = file_bytes(tree, &path)?.unwrap_or_default();
+    let image = module_image(&path, raw)?;
+    let elf = ModuleElf::parse(&image).map_err(|why| KmodError::BadElf {
+        path: path.clone(),
+        why,
+    })?;
+    Ok(Module {
+        relpath: rel.to_string(),
+        name: modname(rel),
+        elf,
+    })
+}
+
+/// [`analyse`] every module in `rels`, on every core (decompressing
+/// thousands of `.ko.xz` files dominates depmod); the result is in `rels`
+/// order and the first error in that order wins, as in a sequential loop.
+fn analyse_all(tree: &Tree, prefix: &str, rels: &[&String]) -> Result<Vec<Module>, KmodError> {
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, 8)
+        .min(rels.len().max(1));
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let mut done: Vec<(usize, Result<Module, KmodError>)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut out = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(rel) = rels.get(i) else {
+                            break;
+                        };
+                        out.push((i, analyse(tree, prefix, rel)));
+                    }
+                    out
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| match h.join() {
+                Ok(v) => v,
+                Err(p) => std::panic::resume_unwind(p),
+            })
+            .collect()
+    });
+    done.sort_by_key(|(i, _)| *i);
+    done.into_iter().map(|(_, m)| m).collect()
+}
+
 /// Search priority of a module path: `updates/` first, like depmod's default
 /// configuration (`search updates built-in`).
 fn priority(relpath: &str) -> u8 {
@@ -122,21 +175,7 @@ pub fn depmod(tree: &mut Tree, kver: &str) -> Result<Report, KmodError> {
         let kb = order.get(uncompressed_path(b)).map_or((1, 0), |&i| (0, i));
         ka.cmp(&kb).then_with(|| a.cmp(b))
     });
-    let mut modules = Vec::with_capacity(rels.len());
-    for rel in rels {
-        let path = format!("{prefix}{rel}");
-        let raw = file_bytes(tree, &path)?.unwrap_or_default();
-        let image = module_image(&path, raw)?;
-        let elf = ModuleElf::parse(&image).map_err(|why| KmodError::BadElf {
-            path: path.clone(),
-            why,
-        })?;
-        modules.push(Module {
-            relpath: rel.clone(),
-            name: modname(rel),
-            elf,
-        });
-    }
+    let modules = analyse_all(tree, &prefix, &rels)?;
     let graph = Graph::build(modules)?;
 
     let builtin = file_bytes(tree, &format!("{dir}/modules.builtin"))?;
