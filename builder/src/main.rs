@@ -4,6 +4,7 @@ mod assemble;
 mod atomic;
 mod cli;
 mod cmd;
+mod datasource;
 mod embedded;
 mod lock;
 mod log;

@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 
-use crate::qemu::{AccelChoice, BootOptions, ConsoleChoice, Firmware, QEMU, SHARE, Vm};
+use crate::datasource::{self, Datasource};
+use crate::qemu::{AccelChoice, BootOptions, ConsoleChoice, Firmware, Network, QEMU, SHARE, Vm};
 
 #[derive(Debug, clap::Args)]
 pub struct BootArgs {
@@ -16,9 +17,19 @@ pub struct BootArgs {
     /// Firmware: OVMF (UEFI) or SeaBIOS (BIOS).
     #[arg(long, value_enum, default_value = "uefi")]
     pub firmware: Firmware,
-    /// First-boot config (Ignition JSON, #cloud-config or a script), passed through fw_cfg.
+    /// First-boot config (Ignition JSON, #cloud-config or a script), passed
+    /// through fw_cfg, or through the --datasource.
     #[arg(long)]
     pub config: Option<PathBuf>,
+    /// Deliver --config the way a cloud does: an EC2 metadata service
+    /// (IMDSv2, v1 fallback) at 169.254.169.254, an OpenStack config drive
+    /// (ISO labelled config-2) or a NoCloud seed (ISO labelled cidata).
+    #[arg(long, value_enum, requires = "config")]
+    pub datasource: Option<Datasource>,
+    /// Internal: relay stdin/stdout to this address (what QEMU runs for
+    /// each guest connection to the metadata service).
+    #[arg(long = "relay-to", hide = true)]
+    pub relay_to: Option<String>,
     /// Host port on 127.0.0.1 forwarded to the guest's sshd (default: a free one).
     #[arg(long = "ssh-port")]
     pub ssh_port: Option<u16>,
@@ -41,6 +52,22 @@ pub struct BootArgs {
 }
 
 pub fn run(args: &BootArgs) -> anyhow::Result<()> {
+    if let Some(to) = &args.relay_to {
+        return datasource::relay(to);
+    }
+    let attached = match (args.datasource, &args.config) {
+        (Some(kind), Some(cfg)) => {
+            let user_data =
+                std::fs::read(cfg).with_context(|| format!("reading {}", cfg.display()))?;
+            let me = std::env::current_exe().context("locating the basalt program")?;
+            Some(
+                datasource::attach(kind, &user_data, &me)
+                    .with_context(|| format!("preparing the {kind:?} datasource"))?,
+            )
+        }
+        (Some(_), None) => bail!("--datasource needs --config FILE (the user-data to serve)"),
+        (None, _) => None,
+    };
     let terminal = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
     let console = if terminal && args.console_log.is_none() {
         ConsoleChoice::Terminal
@@ -50,7 +77,24 @@ pub fn run(args: &BootArgs) -> anyhow::Result<()> {
     let opts = BootOptions {
         image: args.image.clone(),
         firmware: args.firmware,
-        config: args.config.clone(),
+        // With a datasource the config travels through it, not fw_cfg.
+        config: if attached.is_some() {
+            None
+        } else {
+            args.config.clone()
+        },
+        extra_drives: attached
+            .as_ref()
+            .map(|a| a.drives.clone())
+            .unwrap_or_default(),
+        network: match attached.as_ref().and_then(|a| a.guestfwd.clone()) {
+            Some((guest, command)) => Network::Metadata { guest, command },
+            None => Network::Default,
+        },
+        smbios: attached
+            .as_ref()
+            .map(|a| a.smbios.clone())
+            .unwrap_or_default(),
         ssh_port: args.ssh_port,
         memory_mib: args.memory,
         cpus: args.cpus,
@@ -86,6 +130,23 @@ pub fn run(args: &BootArgs) -> anyhow::Result<()> {
         "basalt boot: ssh forwarded from 127.0.0.1:{}",
         vm.spec.ssh_port
     );
+    if let (Some(kind), Some(a)) = (args.datasource, &attached) {
+        match &a.imds {
+            Some(s) => eprintln!(
+                "basalt boot: {kind:?} datasource: metadata service on {} (guest: http://{}/latest/user-data)",
+                s.addr,
+                datasource::IMDS_ADDR
+            ),
+            None => eprintln!(
+                "basalt boot: {kind:?} datasource: {}",
+                a.drives
+                    .iter()
+                    .map(|d| d.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        }
+    }
     eprintln!("basalt boot: log in with: {}", vm.ssh_command());
     let status = vm.run(qemu).context("running QEMU")?;
     if !status.success() {

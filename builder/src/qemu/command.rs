@@ -84,7 +84,29 @@ pub struct VmSpec {
     /// Host port on 127.0.0.1 forwarded to the guest's sshd.
     pub ssh_port: u16,
     pub console: Console,
+    /// Extra read-only raw disks (datasource media).
+    pub extra_drives: Vec<PathBuf>,
+    /// Network layout of QEMU's user networking.
+    pub network: Network,
+    /// `-smbios` options (e.g. the EC2 system vendor).
+    pub smbios: Vec<String>,
 }
+
+/// The guest network (QEMU user networking, always with the ssh forward).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Network {
+    /// QEMU's default 10.0.2.0/24.
+    Default,
+    /// 169.254.169.0/24, so that the EC2 metadata address 169.254.169.254
+    /// is inside the guest network, where QEMU allows a `guestfwd`:
+    /// every connection to it runs `command` with the connection on its
+    /// stdin/stdout.
+    Metadata { guest: String, command: String },
+}
+
+/// Guest network for [`Network::Metadata`] (QEMU -netdev user options).
+pub const METADATA_NET: &str =
+    "net=169.254.169.0/24,host=169.254.169.2,dns=169.254.169.3,dhcpstart=169.254.169.15";
 
 /// A path as a QEMU option value: UTF-8, with each `,` doubled (QEMU's
 /// escape inside `key=value,...` lists).
@@ -154,10 +176,25 @@ pub fn qemu_args(spec: &VmSpec) -> Result<Vec<String>, QemuError> {
             spec.format.name()
         ),
     ]);
+    for d in &spec.extra_drives {
+        let d = opt_path("datasource disk", d)?;
+        push(&[
+            "-drive",
+            &format!("if=virtio,format=raw,readonly=on,file={d}"),
+        ]);
+    }
+    let net = match &spec.network {
+        Network::Default => String::new(),
+        // QEMU splits options at ',' (a doubled ',,' is a literal comma).
+        Network::Metadata { guest, command } => format!(
+            ",{METADATA_NET},guestfwd=tcp:{guest}-cmd:{}",
+            command.replace(',', ",,")
+        ),
+    };
     push(&[
         "-netdev",
         &format!(
-            "user,id=net0,hostfwd=tcp:127.0.0.1:{}-:{GUEST_SSH_PORT}",
+            "user,id=net0{net},hostfwd=tcp:127.0.0.1:{}-:{GUEST_SSH_PORT}",
             spec.ssh_port
         ),
     ]);
@@ -168,6 +205,9 @@ pub fn qemu_args(spec: &VmSpec) -> Result<Vec<String>, QemuError> {
     if let Some(cfg) = &spec.config {
         let cfg = opt_path("config", cfg)?;
         push(&["-fw_cfg", &format!("name={CONFIG_FW_CFG_KEY},file={cfg}")]);
+    }
+    for s in &spec.smbios {
+        push(&["-smbios", s]);
     }
     match &spec.console {
         Console::Terminal => push(&["-nographic", "-serial", "mon:stdio"]),
@@ -200,6 +240,9 @@ mod tests {
             config: None,
             ssh_port: 2222,
             console: Console::Terminal,
+            extra_drives: vec![],
+            network: Network::Default,
+            smbios: vec![],
         }
     }
 
@@ -274,6 +317,23 @@ mod tests {
                 "file=/x/c,1",
             ),
             (|s| s.memory_mib = 512, "-m 512 -smp 2 ", "-m 2048"),
+            (
+                |s| s.extra_drives = vec!["/t/config-2.iso".into()],
+                "-drive if=virtio,format=raw,file=out/basalt-qemu.img -drive if=virtio,format=raw,readonly=on,file=/t/config-2.iso -netdev ",
+                "guestfwd",
+            ),
+            (
+                |s| {
+                    s.network = Network::Metadata {
+                        guest: "169.254.169.254:80".into(),
+                        command: "/b/basalt boot --relay-to 127.0.0.1:9".into(),
+                    };
+                    s.smbios = vec!["type=1,manufacturer=Amazon EC2".into()];
+                },
+                "-netdev user,id=net0,net=169.254.169.0/24,host=169.254.169.2,dns=169.254.169.3,dhcpstart=169.254.169.15,guestfwd=tcp:169.254.169.254:80-cmd:/b/basalt boot --relay-to 127.0.0.1:9,hostfwd=tcp:127.0.0.1:2222-:22 \
+                 -device virtio-net-pci,netdev=net0,romfile= -device virtio-rng-pci -smbios type=1,manufacturer=Amazon EC2 -nographic",
+                "readonly=on",
+            ),
             (|s| s.cpus = 4, "-smp 4 ", "-smp 2"),
             (
                 |s| s.ssh_port = 40022,

@@ -16,7 +16,9 @@ mod sys;
 #[allow(unused_imports)]
 pub use accel::{Accel, AccelChoice, PROBE_TIMEOUT, choose as choose_accel, probe as probe_accel};
 #[allow(unused_imports)]
-pub use command::{CONFIG_FW_CFG_KEY, Console, DiskFormat, FirmwareSetup, VmSpec, qemu_args};
+pub use command::{
+    CONFIG_FW_CFG_KEY, Console, DiskFormat, FirmwareSetup, METADATA_NET, Network, VmSpec, qemu_args,
+};
 #[allow(unused_imports)]
 pub use error::QemuError;
 #[allow(unused_imports)]

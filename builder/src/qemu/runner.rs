@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus};
 
 use super::accel::{self, AccelChoice};
-use super::command::{Console, DiskFormat, FirmwareSetup, VmSpec, qemu_args};
+use super::command::{Console, DiskFormat, FirmwareSetup, Network, VmSpec, qemu_args};
 use super::error::QemuError;
 use super::firmware::{Firmware, Ovmf, find_ovmf};
 use super::port::{check_port, free_port};
@@ -37,6 +37,10 @@ pub struct BootOptions {
     pub snapshot: bool,
     pub accel: AccelChoice,
     pub console: ConsoleChoice,
+    /// Extra read-only raw disks (datasource media).
+    pub extra_drives: Vec<PathBuf>,
+    pub network: Network,
+    pub smbios: Vec<String>,
 }
 
 /// A VM ready to start. Owns the scratch directory holding this run's OVMF
@@ -131,6 +135,12 @@ impl Vm {
         if let Some(cfg) = &o.config {
             check_config(cfg)?;
         }
+        for d in &o.extra_drives {
+            std::fs::File::open(d).map_err(|e| QemuError::BadImage {
+                path: d.clone(),
+                why: format!("datasource disk: {e}"),
+            })?;
+        }
         let ssh_port = match o.ssh_port {
             Some(p) => check_port(p)?,
             None => free_port()?,
@@ -188,6 +198,9 @@ impl Vm {
             config: o.config.clone(),
             ssh_port,
             console,
+            extra_drives: o.extra_drives.clone(),
+            network: o.network.clone(),
+            smbios: o.smbios.clone(),
         };
         Ok(Vm {
             spec,
@@ -238,6 +251,9 @@ mod tests {
             snapshot: true,
             accel: AccelChoice::Tcg,
             console: ConsoleChoice::Log(None),
+            extra_drives: vec![],
+            network: Network::Default,
+            smbios: vec![],
         }
     }
 
