@@ -129,7 +129,10 @@ fn sha256_hex(b: &[u8]) -> String {
 
 #[test]
 fn oci_archive() {
-    if !enabled("BASALT_NETWORK_TESTS", "toolbox OCI build (needs the Debian mirror)") {
+    if !enabled(
+        "BASALT_NETWORK_TESTS",
+        "toolbox OCI build (needs the Debian mirror)",
+    ) {
         return;
     }
     let path = archive();
@@ -142,7 +145,11 @@ fn oci_archive() {
     };
     for (name, bytes) in &m {
         if let Some(hex) = name.strip_prefix("blobs/sha256/") {
-            assert_eq!(sha256_hex(bytes), hex, "{name}: content does not match its name");
+            assert_eq!(
+                sha256_hex(bytes),
+                hex,
+                "{name}: content does not match its name"
+            );
         }
     }
     let index: Value = serde_json::from_slice(get("index.json")).unwrap();
@@ -157,7 +164,10 @@ fn oci_archive() {
     )))
     .unwrap();
     assert_eq!(config["config"]["Cmd"], json!(["/bin/bash"]));
-    let layer = get(&format!("blobs/sha256/{}", digest(&manifest["layers"][0]["digest"])));
+    let layer = get(&format!(
+        "blobs/sha256/{}",
+        digest(&manifest["layers"][0]["digest"])
+    ));
     // The layer: gzip'd tar whose uncompressed digest is the config's diff id.
     let mut tar = Vec::new();
     flate2::read::GzDecoder::new(layer)
@@ -203,9 +213,14 @@ fn oci_archive() {
         &["build", "-p", p.to_str().unwrap(), "-f", "oci"],
         &again.join("out"),
     );
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(
-        std::fs::read(path).unwrap() == std::fs::read(again.join("out/basalt-toolbox.oci.tar")).unwrap(),
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        std::fs::read(path).unwrap()
+            == std::fs::read(again.join("out/basalt-toolbox.oci.tar")).unwrap(),
         "two builds of the toolbox archive differ"
     );
 
@@ -215,7 +230,10 @@ fn oci_archive() {
         &again.join("disk"),
     );
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "a raw image from a kernel-less profile");
+    assert!(
+        !out.status.success(),
+        "a raw image from a kernel-less profile"
+    );
     assert!(
         err.contains("has no kernel") && err.contains("--format oci"),
         "unclear error: {err}"
@@ -232,12 +250,17 @@ fn oci_archive() {
 /// every blob's digest while copying it.
 fn skopeo(path: &Path) {
     if !have("skopeo") {
-        eprintln!("SKIPPED skopeo checks of the OCI archive: skopeo is not installed (apt install skopeo)");
+        eprintln!(
+            "SKIPPED skopeo checks of the OCI archive: skopeo is not installed (apt install skopeo)"
+        );
         return;
     }
     let p = path.to_str().unwrap();
     let run = |args: &[&str]| {
-        let out = Command::new("skopeo").args(args).output().expect("running skopeo");
+        let out = Command::new("skopeo")
+            .args(args)
+            .output()
+            .expect("running skopeo");
         assert!(
             out.status.success(),
             "skopeo {args:?}: {}",
@@ -249,15 +272,26 @@ fn skopeo(path: &Path) {
         let v: Value = serde_json::from_str(&run(&["inspect", &format!("{transport}:{p}")]))
             .expect("skopeo inspect JSON");
         assert_eq!(v["Architecture"], "amd64", "{transport}: {v}");
-        assert_eq!(v["Layers"].as_array().map(Vec::len), Some(1), "{transport}: {v}");
+        assert_eq!(
+            v["Layers"].as_array().map(Vec::len),
+            Some(1),
+            "{transport}: {v}"
+        );
         assert!(
-            v["Env"].as_array().is_some_and(|e| e.iter().any(|e| e.as_str().is_some_and(|s| s.starts_with("PATH=")))),
+            v["Env"].as_array().is_some_and(|e| e
+                .iter()
+                .any(|e| e.as_str().is_some_and(|s| s.starts_with("PATH=")))),
             "{transport}: no PATH in Env: {v}"
         );
     }
     let copy = path.with_extension("copied");
     let _ = std::fs::remove_dir_all(&copy);
-    run(&["copy", "--quiet", &format!("oci-archive:{p}"), &format!("oci:{}", copy.display())]);
+    run(&[
+        "copy",
+        "--quiet",
+        &format!("oci-archive:{p}"),
+        &format!("oci:{}", copy.display()),
+    ]);
     let _ = std::fs::remove_dir_all(&copy);
 }
 
@@ -274,8 +308,17 @@ fn docker_on_host(path: &Path) {
         );
         return;
     }
-    let out = Command::new("docker").arg("load").arg("-i").arg(path).output().unwrap();
-    assert!(out.status.success(), "docker load: {}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new("docker")
+        .arg("load")
+        .arg("-i")
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "docker load: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let out = Command::new("docker")
         .args(["run", "--rm", REFERENCE, "strace", "-V"])
         .output()
@@ -286,7 +329,9 @@ fn docker_on_host(path: &Path) {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    let _ = Command::new("docker").args(["image", "rm", REFERENCE]).output();
+    let _ = Command::new("docker")
+        .args(["image", "rm", REFERENCE])
+        .output();
 }
 
 /// Serves `file` to every GET on 127.0.0.1 (HTTP/1.0, one request per
@@ -312,7 +357,10 @@ fn serve(file: PathBuf) -> u16 {
                 }
                 let body = std::fs::read(&file).unwrap_or_default();
                 let head = if line.starts_with("GET ") {
-                    format!("HTTP/1.0 200 OK\r\nContent-Length: {}\r\nContent-Type: application/x-tar\r\n\r\n", body.len())
+                    format!(
+                        "HTTP/1.0 200 OK\r\nContent-Length: {}\r\nContent-Type: application/x-tar\r\n\r\n",
+                        body.len()
+                    )
                 } else {
                     "HTTP/1.0 405 Method Not Allowed\r\nContent-Length: 0\r\n\r\n".into()
                 };
@@ -343,14 +391,18 @@ fn ignition(pubkey: &str, url: &str, sha256: &str) -> String {
 
 #[test]
 fn toolbox_in_a_booted_machine() {
-    if !enabled("BASALT_NETWORK_TESTS", "toolbox boot test (needs the Debian mirror)")
-        || !enabled("BASALT_BOOT_TESTS", "toolbox boot test (full boot to sshd)")
+    if !enabled(
+        "BASALT_NETWORK_TESTS",
+        "toolbox boot test (needs the Debian mirror)",
+    ) || !enabled("BASALT_BOOT_TESTS", "toolbox boot test (full boot to sshd)")
     {
         return;
     }
     for tool in ["qemu-system-x86_64", "ssh", "ssh-keygen"] {
         if !have(tool) {
-            eprintln!("SKIPPED toolbox boot test: {tool} is not installed (apt install qemu-system-x86 ovmf openssh-client)");
+            eprintln!(
+                "SKIPPED toolbox boot test: {tool} is not installed (apt install qemu-system-x86 ovmf openssh-client)"
+            );
             return;
         }
     }
@@ -375,14 +427,29 @@ fn toolbox_in_a_booted_machine() {
     // First use fetches and unpacks the image, then runs the command.
     let t = Instant::now();
     let out = g.must(&key, "toolbox strace -V 2>&1");
-    assert!(out.contains("strace -- version"), "toolbox strace -V: {out}");
-    eprintln!("toolbox tests: first `toolbox strace -V` (fetch + unpack) took {:.1?}", t.elapsed());
+    assert!(
+        out.contains("strace -- version"),
+        "toolbox strace -V: {out}"
+    );
+    eprintln!(
+        "toolbox tests: first `toolbox strace -V` (fetch + unpack) took {:.1?}",
+        t.elapsed()
+    );
     // The host's root is at /media/root; the container's own /etc is the toolbox's.
     let nonce = format!("host-file-{}", std::process::id());
-    g.must(&key, &format!("echo {nonce} | sudo tee /var/lib/toolbox-probe >/dev/null"));
+    g.must(
+        &key,
+        &format!("echo {nonce} | sudo tee /var/lib/toolbox-probe >/dev/null"),
+    );
     let t = Instant::now();
-    assert_eq!(g.must(&key, "toolbox cat /media/root/var/lib/toolbox-probe"), nonce);
-    eprintln!("toolbox tests: a second toolbox command took {:.1?}", t.elapsed());
+    assert_eq!(
+        g.must(&key, "toolbox cat /media/root/var/lib/toolbox-probe"),
+        nonce
+    );
+    eprintln!(
+        "toolbox tests: a second toolbox command took {:.1?}",
+        t.elapsed()
+    );
     assert_eq!(
         g.must(&key, "toolbox sh -c '. /etc/os-release; echo $ID; . /media/root/usr/lib/os-release; echo $ID'"),
         "basalt-toolbox\nbasalt"
@@ -404,7 +471,10 @@ fn toolbox_in_a_booted_machine() {
         out.contains(&format!("Loaded image: {REFERENCE}")) && out.contains("strace -- version"),
         "docker load/run in the guest: {out}"
     );
-    eprintln!("toolbox tests: docker load + run in the guest took {:.1?}", t.elapsed());
+    eprintln!(
+        "toolbox tests: docker load + run in the guest took {:.1?}",
+        t.elapsed()
+    );
     g.stop();
     eprintln!("toolbox tests: boot test took {:.1?}", start.elapsed());
     let _ = std::fs::remove_dir_all(&work);

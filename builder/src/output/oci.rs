@@ -189,7 +189,10 @@ fn write_layer(tree: &Tree, dest: &Path) -> Result<(Blob, String)> {
     };
     basalt_deb::write_tar(tree, &mut inner).context("writing the layer tar")?;
     let diff_id = format!("sha256:{}", hex::encode(inner.hash.finalize()));
-    let mut outer = inner.inner.finish().context("finishing the layer gzip stream")?;
+    let mut outer = inner
+        .inner
+        .finish()
+        .context("finishing the layer gzip stream")?;
     outer.flush().context("flushing the layer")?;
     let blob = Blob {
         hex: hex::encode(outer.hash.finalize()),
@@ -434,11 +437,18 @@ mod tests {
     /// A small image tree: factory /etc (with a hard link), bash, /var gone.
     fn image_tree() -> Tree {
         let mut t = Tree::new();
-        t.insert_p("/usr/bin/bash", Entry::file(0o755, Content::from_bytes(b"\x7fELF".to_vec())))
+        t.insert_p(
+            "/usr/bin/bash",
+            Entry::file(0o755, Content::from_bytes(b"\x7fELF".to_vec())),
+        )
+        .unwrap();
+        t.insert_p(
+            "/usr/share/factory/etc/passwd",
+            f("root:x:0:0::/root:/bin/bash\n"),
+        )
+        .unwrap();
+        t.insert_p("/usr/share/factory/etc/ssl/a.pem", f("pem"))
             .unwrap();
-        t.insert_p("/usr/share/factory/etc/passwd", f("root:x:0:0::/root:/bin/bash\n"))
-            .unwrap();
-        t.insert_p("/usr/share/factory/etc/ssl/a.pem", f("pem")).unwrap();
         t.insert(
             "/usr/share/factory/etc/ssl/b.pem",
             Entry {
@@ -447,8 +457,11 @@ mod tests {
             },
         )
         .unwrap();
-        t.insert("/usr/share/factory/etc/os-release", Entry::symlink("/usr/lib/os-release"))
-            .unwrap();
+        t.insert(
+            "/usr/share/factory/etc/os-release",
+            Entry::symlink("/usr/lib/os-release"),
+        )
+        .unwrap();
         t.insert("/bin", Entry::symlink("usr/bin")).unwrap();
         t
     }
@@ -459,14 +472,28 @@ mod tests {
         let kind = |k: &str| t.get(k).map(|e| e.kind.clone());
         assert_eq!(
             kind("/etc/passwd"),
-            Some(Kind::File(Content::from_bytes(b"root:x:0:0::/root:/bin/bash\n".to_vec())))
+            Some(Kind::File(Content::from_bytes(
+                b"root:x:0:0::/root:/bin/bash\n".to_vec()
+            )))
         );
-        assert_eq!(kind("/etc/ssl/b.pem"), Some(Kind::File(Content::from_bytes(b"pem".to_vec()))));
-        assert_eq!(kind("/etc/os-release"), Some(Kind::Symlink("/usr/lib/os-release".into())));
-        assert!(t.contains("/usr/share/factory/etc/passwd"), "factory copy kept");
+        assert_eq!(
+            kind("/etc/ssl/b.pem"),
+            Some(Kind::File(Content::from_bytes(b"pem".to_vec())))
+        );
+        assert_eq!(
+            kind("/etc/os-release"),
+            Some(Kind::Symlink("/usr/lib/os-release".into()))
+        );
+        assert!(
+            t.contains("/usr/share/factory/etc/passwd"),
+            "factory copy kept"
+        );
         for (dir, mode) in SCRATCH_DIRS {
             let e = t.get(dir).unwrap_or_else(|| panic!("{dir} missing"));
-            assert!(e.is_dir() && e.mode == mode && e.mtime == EPOCH, "{dir}: {e:?}");
+            assert!(
+                e.is_dir() && e.mode == mode && e.mtime == EPOCH,
+                "{dir}: {e:?}"
+            );
         }
         assert_eq!(default_shell(&t).unwrap(), "/bin/bash");
 
@@ -474,7 +501,10 @@ mod tests {
         let mut img = image_tree();
         img.insert_p("/etc/passwd", f("mine")).unwrap();
         let t = container_tree(&img, EPOCH).unwrap();
-        assert_eq!(t.get("/etc/passwd").unwrap().kind, Kind::File(Content::from_bytes(b"mine".to_vec())));
+        assert_eq!(
+            t.get("/etc/passwd").unwrap().kind,
+            Kind::File(Content::from_bytes(b"mine".to_vec()))
+        );
 
         // A scratch path that is not a directory is an error, not replaced.
         let mut img = image_tree();
@@ -527,15 +557,27 @@ mod tests {
         write_archive(&img, "toolbox:1.0", &b, dir.path(), EPOCH).unwrap();
         let bytes = std::fs::read(&a).unwrap();
         assert_eq!(bytes, std::fs::read(&b).unwrap(), "two writes differ");
-        assert!(!dir.path().join("oci-layer.tar.gz").exists(), "layer left behind");
+        assert!(
+            !dir.path().join("oci-layer.tar.gz").exists(),
+            "layer left behind"
+        );
 
         let t = read_back(&bytes, &dir.path().join("s1"));
-        assert_eq!(json_at(&t, "/oci-layout")["imageLayoutVersion"], LAYOUT_VERSION);
+        assert_eq!(
+            json_at(&t, "/oci-layout")["imageLayoutVersion"],
+            LAYOUT_VERSION
+        );
         let index = json_at(&t, "/index.json");
         assert_eq!(index["schemaVersion"], 2);
         let desc = &index["manifests"][0];
-        assert_eq!(desc["annotations"]["io.containerd.image.name"], "toolbox:1.0");
-        assert_eq!(desc["annotations"]["org.opencontainers.image.ref.name"], "1.0");
+        assert_eq!(
+            desc["annotations"]["io.containerd.image.name"],
+            "toolbox:1.0"
+        );
+        assert_eq!(
+            desc["annotations"]["org.opencontainers.image.ref.name"],
+            "1.0"
+        );
         let m: serde_json::Value = serde_json::from_slice(&blob(&t, &desc["digest"])).unwrap();
         assert_eq!(m["mediaType"], MEDIA_MANIFEST);
         let config_bytes = blob(&t, &m["config"]["digest"]);
@@ -549,7 +591,9 @@ mod tests {
         let gz = blob(&t, &layer["digest"]);
         assert_eq!(layer["size"], gz.len());
         let mut tar = Vec::new();
-        flate2::read::GzDecoder::new(&gz[..]).read_to_end(&mut tar).unwrap();
+        flate2::read::GzDecoder::new(&gz[..])
+            .read_to_end(&mut tar)
+            .unwrap();
         assert_eq!(
             config["rootfs"]["diff_ids"][0],
             format!("sha256:{}", hex::encode(Sha256::digest(&tar)))
@@ -564,8 +608,14 @@ mod tests {
         let docker = json_at(&t, "/manifest.json");
         assert_eq!(docker[0]["RepoTags"][0], "toolbox:1.0");
         let hex_of = |d: &serde_json::Value| d.as_str().unwrap()[7..].to_string();
-        assert_eq!(docker[0]["Config"], format!("blobs/sha256/{}", hex_of(&m["config"]["digest"])));
-        assert_eq!(docker[0]["Layers"][0], format!("blobs/sha256/{}", hex_of(&layer["digest"])));
+        assert_eq!(
+            docker[0]["Config"],
+            format!("blobs/sha256/{}", hex_of(&m["config"]["digest"]))
+        );
+        assert_eq!(
+            docker[0]["Layers"][0],
+            format!("blobs/sha256/{}", hex_of(&layer["digest"]))
+        );
 
         // Another epoch gives other bytes (times are inputs, not the clock).
         write_archive(&img, "toolbox:1.0", &b, dir.path(), EPOCH + 1).unwrap();
