@@ -7,26 +7,43 @@
 //! have a postinst are listed in the report.
 //!
 //! Decompressing and reading the archives runs on every core: worker
-//! threads unpack packages into trees of their own, a few packages ahead,
+//! threads unpack packages into trees of their own, largest archive first
+//! (so the kernel's and the container runtimes' archives, which dominate,
+//! start at once and no core idles at the end waiting for one of them),
 //! and this thread merges those trees into the image tree strictly in
 //! install order, so the result is the same as a sequential unpack.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Condvar, Mutex, mpsc};
+use std::sync::mpsc;
 
 use anyhow::{Context, Result, bail};
 use basalt_deb::{
-    DebPackage, DirPolicy, UnpackOptions, UnpackReport, merge_unpacked, unpack_data_alone,
+    DebPackage, DirPolicy, Integrity, UnpackOptions, UnpackReport, merge_unpacked,
+    unpack_data_alone_with,
 };
 use basalt_tree::{ContentStore, Tree};
 
 use super::config::AssemblyConfig;
 use super::report::{AssemblyReport, Conflict};
 
-/// How many packages a worker may run ahead of the merge, per worker.
-const LOOKAHEAD_PER_WORKER: usize = 2;
+/// The order in which workers take packages: by archive size, largest
+/// first (ties in install order). Sizes that cannot be read count as 0;
+/// opening the package reports the real error.
+fn schedule(debs: &[(String, std::path::PathBuf)]) -> Vec<usize> {
+    let sizes: Vec<u64> = debs
+        .iter()
+        .map(|(_, p)| std::fs::metadata(p).map_or(0, |m| m.len()))
+        .collect();
+    largest_first(&sizes)
+}
+
+fn largest_first(sizes: &[u64]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..sizes.len()).collect();
+    order.sort_by(|&a, &b| sizes[b].cmp(&sizes[a]).then(a.cmp(&b)));
+    order
+}
 
 struct Unpacked {
     has_postinst: bool,
@@ -47,7 +64,9 @@ fn unpack_one(name: &str, path: &Path, store: &ContentStore) -> Result<Unpacked>
         package: name.to_string(),
         dirs: DirPolicy::KeepExisting,
     };
-    let (tree, report) = unpack_data_alone(path, store, &opts)
+    // Every .deb reaching assembly has had its SHA-256 checked against the
+    // signed index (stages::fetch), so xz's own CRC would be redundant work.
+    let (tree, report) = unpack_data_alone_with(path, store, &opts, Integrity::Prehashed)
         .with_context(|| format!("unpacking package {name}"))?;
     Ok(Unpacked {
         has_postinst: pkg.has_script("postinst"),
@@ -59,8 +78,6 @@ fn unpack_one(name: &str, path: &Path, store: &ContentStore) -> Result<Unpacked>
 struct Shared {
     next: AtomicUsize,
     abort: AtomicBool,
-    merged: Mutex<usize>,
-    cv: Condvar,
 }
 
 pub fn unpack_all(
@@ -73,29 +90,22 @@ pub fn unpack_all(
         .map_or(1, |n| n.get())
         .clamp(1, 8)
         .min(debs.len().max(1));
-    let lookahead = workers * LOOKAHEAD_PER_WORKER + 1;
+    let order = schedule(debs);
     let shared = Shared {
         next: AtomicUsize::new(0),
         abort: AtomicBool::new(false),
-        merged: Mutex::new(0),
-        cv: Condvar::new(),
     };
     std::thread::scope(|s| {
         let (tx, rx) = mpsc::channel::<(usize, Result<Unpacked>)>();
         for _ in 0..workers {
             let tx = tx.clone();
-            let shared = &shared;
+            let (shared, order) = (&shared, &order);
             s.spawn(move || {
                 loop {
-                    let i = shared.next.fetch_add(1, Ordering::SeqCst);
-                    if i >= debs.len() {
+                    let k = shared.next.fetch_add(1, Ordering::SeqCst);
+                    let Some(&i) = order.get(k) else {
                         break;
-                    }
-                    let mut merged = shared.merged.lock().unwrap_or_else(|e| e.into_inner());
-                    while !shared.abort.load(Ordering::SeqCst) && i >= *merged + lookahead {
-                        merged = shared.cv.wait(merged).unwrap_or_else(|e| e.into_inner());
-                    }
-                    drop(merged);
+                    };
                     if shared.abort.load(Ordering::SeqCst) {
                         break;
                     }
@@ -113,10 +123,9 @@ pub fn unpack_all(
             });
         }
         drop(tx);
-        let result = merge_in_order(cfg, tree, report, &rx, &shared);
+        let result = merge_in_order(cfg, tree, report, &rx);
         if result.is_err() {
             shared.abort.store(true, Ordering::SeqCst);
-            shared.cv.notify_all();
         }
         drop(rx);
         result
@@ -128,7 +137,6 @@ fn merge_in_order(
     tree: &mut Tree,
     report: &mut AssemblyReport,
     rx: &mpsc::Receiver<(usize, Result<Unpacked>)>,
-    shared: &Shared,
 ) -> Result<()> {
     let mut owner: HashMap<String, String> = HashMap::new();
     let mut pending: BTreeMap<usize, Result<Unpacked>> = BTreeMap::new();
@@ -149,8 +157,6 @@ fn merge_in_order(
         let rep = merge_unpacked(tree, &u.tree, &u.report, DirPolicy::KeepExisting, path)
             .with_context(|| format!("unpacking package {name}"))?;
         drop(u);
-        *shared.merged.lock().unwrap_or_else(|e| e.into_inner()) = i + 1;
-        shared.cv.notify_all();
         for p in &rep.replaced {
             if let Some(prev) = owner.get(p)
                 && prev != name
@@ -176,4 +182,22 @@ fn merge_in_order(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::largest_first;
+
+    #[test]
+    fn largest_archives_first_ties_in_install_order() {
+        let cases: [(&[u64], &[usize]); 4] = [
+            (&[], &[]),
+            (&[5], &[0]),
+            (&[1, 9, 3, 9, 0], &[1, 3, 2, 0, 4]),
+            (&[2, 2, 2], &[0, 1, 2]),
+        ];
+        for (sizes, want) in cases {
+            assert_eq!(largest_first(sizes), want, "{sizes:?}");
+        }
+    }
 }

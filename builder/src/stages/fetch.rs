@@ -21,13 +21,24 @@ pub fn fetch(
     cache: &Cache,
     offline: bool,
 ) -> Result<Vec<(String, PathBuf)>> {
+    super::timings::stage("verify", || fetch_untimed(profile, set, cache, offline))
+}
+
+fn fetch_untimed(
+    profile: &Profile,
+    set: &PackageSet,
+    cache: &Cache,
+    offline: bool,
+) -> Result<Vec<(String, PathBuf)>> {
     let mut missing: Vec<&LockedPackage> = Vec::new();
     let mut found = Vec::with_capacity(set.lock.packages.len());
-    for p in &set.lock.packages {
-        match cache
-            .get_sized(&p.sha256, p.size)
-            .with_context(|| format!("checking the cache for {}", p.name))?
-        {
+    for (p, hit) in set
+        .lock
+        .packages
+        .iter()
+        .zip(lookup_all(cache, &set.lock.packages))
+    {
+        match hit.with_context(|| format!("checking the cache for {}", p.name))? {
             Some(path) => found.push(Some(path)),
             None => {
                 missing.push(p);
@@ -89,4 +100,43 @@ pub fn fetch(
             None => bail!("internal: no path for {}", p.name),
         })
         .collect()
+}
+
+/// The cache lookup (size, then SHA-256 of the whole file) of every
+/// package, hashed on every core; results in `packages` order.
+fn lookup_all(
+    cache: &Cache,
+    packages: &[LockedPackage],
+) -> Vec<basalt_apt::Result<Option<PathBuf>>> {
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, 8)
+        .min(packages.len().max(1));
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let mut done: Vec<_> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut out = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(p) = packages.get(i) else {
+                            break;
+                        };
+                        out.push((i, cache.get_sized(&p.sha256, p.size)));
+                    }
+                    out
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| match h.join() {
+                Ok(v) => v,
+                Err(p) => std::panic::resume_unwind(p),
+            })
+            .collect()
+    });
+    done.sort_by_key(|(i, _)| *i);
+    done.into_iter().map(|(_, r)| r).collect()
 }

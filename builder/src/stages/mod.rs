@@ -4,4 +4,5 @@
 pub mod fetch;
 pub mod resolve;
 pub mod signing;
+pub mod timings;
 pub mod tree;

@@ -124,6 +124,10 @@ pub struct PackageSet {
 }
 
 pub fn package_set(profile: &Profile, args: &ProfileArgs, cache: &Cache) -> Result<PackageSet> {
+    super::timings::stage("resolve", || package_set_untimed(profile, args, cache))
+}
+
+fn package_set_untimed(profile: &Profile, args: &ProfileArgs, cache: &Cache) -> Result<PackageSet> {
     let lock_path = args
         .lock
         .clone()

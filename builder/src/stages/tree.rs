@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use basalt_tree::{ContentStore, Tree};
 
+use super::timings;
 use crate::assemble::{self, AssemblyConfig, AssemblyReport, Presets, SysGroup, SysUser};
 use crate::log;
 use crate::profile::Profile;
@@ -77,15 +78,19 @@ pub fn build_tree(
         "assembling the tree from {} packages",
         cfg.debs.len()
     ));
-    let (mut tree, report) = assemble::assemble(&cfg)?;
+    let (mut tree, report) = timings::stage("unpack", || assemble::assemble(&cfg))?;
     let kernels = kernel_versions(&tree);
-    for kver in &kernels {
-        let r = basalt_kmod::depmod(&mut tree, kver)
-            .with_context(|| format!("indexing kernel modules of {kver}"))?;
-        log::detail(&format!("depmod {kver}: {r:?}"));
-    }
+    timings::stage("depmod", || -> Result<()> {
+        for kver in &kernels {
+            let r = basalt_kmod::depmod(&mut tree, kver)
+                .with_context(|| format!("indexing kernel modules of {kver}"))?;
+            log::detail(&format!("depmod {kver}: {r:?}"));
+        }
+        Ok(())
+    })?;
     add_machine_files(&mut tree, public_key_pem, epoch)?;
     tree.clamp_mtimes(epoch);
+    timings::report_since_first("resolve+verify+unpack");
     Ok(Assembled {
         tree,
         report,
