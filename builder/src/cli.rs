@@ -36,6 +36,8 @@ pub enum Command {
     /// Inspect profiles.
     #[command(subcommand)]
     Profile(ProfileCommand),
+    /// Serve a directory of update payloads over HTTP with a signed index.
+    ServeUpdates(crate::cmd::serve::ServeArgs),
     /// Write an image to a disk or a file, with a first-boot config on its OEM partition.
     Install(crate::cmd::install::InstallArgs),
 }

@@ -32,6 +32,7 @@ fn main() -> std::process::ExitCode {
             profile,
             image_version,
         }) => cmd::profile::show(profile, image_version.clone()),
+        Command::ServeUpdates(a) => cmd::serve::run(a),
         Command::Install(a) => cmd::install::run(a),
     };
     match res {

@@ -7,3 +7,4 @@ pub mod keygen;
 pub mod lock;
 pub mod packages;
 pub mod profile;
+pub mod serve;
