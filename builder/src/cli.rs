@@ -36,10 +36,10 @@ pub enum Command {
     /// Inspect profiles.
     #[command(subcommand)]
     Profile(ProfileCommand),
-    /// Serve a directory of update payloads over HTTP with a signed index.
-    ServeUpdates(crate::cmd::serve::ServeArgs),
     /// Write an image to a disk or a file, with a first-boot config on its OEM partition.
     Install(crate::cmd::install::InstallArgs),
+    /// Serve a directory of update payloads over HTTP with a signed index.
+    ServeUpdates(crate::cmd::serve::ServeArgs),
 }
 
 /// Options shared by every command that reads a profile.
@@ -70,14 +70,14 @@ pub enum Format {
     Qcow2,
     /// Tar archive of the whole tree (`<name>.tar`).
     Tar,
+    /// OCI image layout archive for `docker load` (`<name>.oci.tar`); needs no kernel.
+    Oci,
     /// VMDK streamOptimized disk for VMware and cloud imports (`<name>.vmdk`).
     Vmdk,
     /// Fixed VHD, 1 MiB aligned, for Azure (`<name>.vhd`).
     Vhd,
     /// Google Compute Engine image: `disk.raw` in a tar.gz (`<name>.tar.gz`).
     Gce,
-    /// OCI image layout archive for `docker load` (`<name>.oci.tar`); needs no kernel.
-    Oci,
 }
 
 impl Format {
@@ -87,10 +87,10 @@ impl Format {
             Format::RawXz => "raw.xz",
             Format::Qcow2 => "qcow2",
             Format::Tar => "tar",
+            Format::Oci => "oci",
             Format::Vmdk => "vmdk",
             Format::Vhd => "vhd",
             Format::Gce => "gce",
-            Format::Oci => "oci",
         }
     }
 }

@@ -32,8 +32,8 @@ fn main() -> std::process::ExitCode {
             profile,
             image_version,
         }) => cmd::profile::show(profile, image_version.clone()),
-        Command::ServeUpdates(a) => cmd::serve::run(a),
         Command::Install(a) => cmd::install::run(a),
+        Command::ServeUpdates(a) => cmd::serve::run(a),
     };
     match res {
         Ok(()) => std::process::ExitCode::SUCCESS,

