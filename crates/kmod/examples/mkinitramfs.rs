@@ -1,6 +1,6 @@
 //! Build a test initramfs from an unpacked kernel package and a static
 //! basalt-init: depmod, BOOT_MODULES closure (decompressed), load-order,
-//! xz-compressed newc. Used by provisioner/src/init/qemu-smoke.sh.
+//! xz-compressed newc, for trying /init by hand under QEMU.
 //!
 //! `cargo run --release -p basalt-kmod --example mkinitramfs -- UNPACKED_KERNEL KVER INIT OUT`
 
