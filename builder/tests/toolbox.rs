@@ -394,8 +394,10 @@ fn toolbox_in_a_booted_machine() {
     if !enabled(
         "BASALT_NETWORK_TESTS",
         "toolbox boot test (needs the Debian mirror)",
-    ) || !enabled("BASALT_TOOLBOX_TESTS", "toolbox boot test (full boot to sshd; not yet seen to pass end to end)")
-    {
+    ) || !enabled(
+        "BASALT_TOOLBOX_TESTS",
+        "toolbox boot test (full boot to sshd; not yet seen to pass end to end)",
+    ) {
         return;
     }
     for tool in ["qemu-system-x86_64", "ssh", "ssh-keygen"] {

@@ -95,7 +95,11 @@ pub fn baseline(work: &Path, mirror: Option<&str>, packages: &[String]) -> Resul
 /// The same install as the baseline, kept at WORK/boot-root for the boot
 /// benchmark (untimed; reuses the warm caches). Rebuilt when the mirror or
 /// the package set changed.
-pub fn kept_root(work: &Path, mirror: Option<&str>, packages: &[String]) -> Result<std::path::PathBuf> {
+pub fn kept_root(
+    work: &Path,
+    mirror: Option<&str>,
+    packages: &[String],
+) -> Result<std::path::PathBuf> {
     if !is_root()? {
         bail!("debootstrap and chroot need root");
     }
