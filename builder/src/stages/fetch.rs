@@ -108,35 +108,5 @@ fn lookup_all(
     cache: &Cache,
     packages: &[LockedPackage],
 ) -> Vec<basalt_apt::Result<Option<PathBuf>>> {
-    let workers = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .clamp(1, 8)
-        .min(packages.len().max(1));
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let mut done: Vec<_> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..workers)
-            .map(|_| {
-                s.spawn(|| {
-                    let mut out = Vec::new();
-                    loop {
-                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        let Some(p) = packages.get(i) else {
-                            break;
-                        };
-                        out.push((i, cache.get_sized(&p.sha256, p.size)));
-                    }
-                    out
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| match h.join() {
-                Ok(v) => v,
-                Err(p) => std::panic::resume_unwind(p),
-            })
-            .collect()
-    });
-    done.sort_by_key(|(i, _)| *i);
-    done.into_iter().map(|(_, r)| r).collect()
+    basalt_tree::parallel::map_ordered(packages, |p| cache.get_sized(&p.sha256, p.size))
 }

@@ -78,37 +78,9 @@ fn analyse(tree: &Tree, prefix: &str, rel: &str) -> Result<Module, KmodError> {
 /// thousands of `.ko.xz` files dominates depmod); the result is in `rels`
 /// order and the first error in that order wins, as in a sequential loop.
 fn analyse_all(tree: &Tree, prefix: &str, rels: &[&String]) -> Result<Vec<Module>, KmodError> {
-    let workers = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .clamp(1, 8)
-        .min(rels.len().max(1));
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let mut done: Vec<(usize, Result<Module, KmodError>)> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..workers)
-            .map(|_| {
-                s.spawn(|| {
-                    let mut out = Vec::new();
-                    loop {
-                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        let Some(rel) = rels.get(i) else {
-                            break;
-                        };
-                        out.push((i, analyse(tree, prefix, rel)));
-                    }
-                    out
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| match h.join() {
-                Ok(v) => v,
-                Err(p) => std::panic::resume_unwind(p),
-            })
-            .collect()
-    });
-    done.sort_by_key(|(i, _)| *i);
-    done.into_iter().map(|(_, m)| m).collect()
+    basalt_tree::parallel::map_ordered(rels, |rel| analyse(tree, prefix, rel))
+        .into_iter()
+        .collect()
 }
 
 /// Search priority of a module path: `updates/` first, like depmod's default

@@ -8,6 +8,7 @@
 
 mod content;
 mod entry;
+pub mod parallel;
 mod path;
 mod tree;
 
