@@ -221,6 +221,7 @@ fn installs_onto_a_larger_file_with_the_config_on_oem() {
         assert!(sb.contains("Filesystem volume name:   OEM"), "{sb}");
         assert!(sb.contains("0e0e0e0e-0e0e-0e0e-0e0e-0e0e0e0e0e0e"), "{sb}");
     }
+    let _ = std::fs::remove_dir_all(&w);
 }
 
 #[test]
@@ -255,6 +256,7 @@ fn installs_without_config_and_onto_an_equal_size_file() {
     if have("sgdisk") {
         sgdisk_clean(&disk);
     }
+    let _ = std::fs::remove_dir_all(&w);
 }
 
 #[test]
@@ -318,6 +320,7 @@ fn refuses_bad_input_before_writing() {
         &basalt(&["install", "--device", "/dev/null", "--image", s(&img)]),
         "neither a block device nor a regular file",
     );
+    let _ = std::fs::remove_dir_all(&w);
 }
 
 /// The default image installed onto a larger file disk with an Ignition
@@ -370,4 +373,5 @@ fn installed_disk_boots_and_provisions_from_oem() {
         "not provisioned from OEM: {record}"
     );
     g.stop();
+    let _ = std::fs::remove_dir_all(&w);
 }
