@@ -10,6 +10,9 @@
 //!   ext4 disk with `mke2fs -d`, and booted with the same kernel by QEMU's
 //!   direct kernel boot (no boot loader, which favours the baseline), timed to
 //!   the first ssh login as root.
+//!
+//! After each timed login, `systemd-analyze` (summary, critical chain to
+//! ssh.service, blame) is saved untimed as `WORK/boot-{ours,conventional}.analyze`.
 
 use std::io::Read;
 use std::net::TcpListener;
@@ -52,24 +55,57 @@ fn keypair(dir: &Path) -> Result<(PathBuf, String)> {
     Ok((key, public.trim().to_string()))
 }
 
+/// Where the boot went, recorded after the timed login (untimed): the guest's
+/// `systemd-analyze` summary, the chain to sshd and the slowest units.
+const ANALYZE: &str = "timeout 600 systemctl is-system-running --wait; systemd-analyze; \
+    systemd-analyze critical-chain ssh.service; systemd-analyze blame | head -n 30";
+
+/// Runs [`ANALYZE`] in the guest and writes its output to `out`; a failure
+/// is logged, never fatal (the timing is already taken).
+fn record_analysis(key: &Path, port: u16, user: &str, out: &Path) {
+    let o = ssh_cmd(key, port, user)
+        .arg(ANALYZE)
+        .stdin(Stdio::null())
+        .output();
+    match o {
+        Ok(o) => {
+            let text = String::from_utf8_lossy(&o.stdout);
+            if let Some(l) = text.lines().find(|l| l.starts_with("Startup finished")) {
+                eprintln!("bench:   guest: {l}");
+            }
+            if let Err(e) = std::fs::write(out, text.as_bytes()) {
+                eprintln!("bench:   writing {}: {e}", out.display());
+            } else {
+                eprintln!("bench:   systemd-analyze output in {}", out.display());
+            }
+        }
+        Err(e) => eprintln!("bench:   systemd-analyze over ssh failed: {e}"),
+    }
+}
+
+fn ssh_cmd(key: &Path, port: u16, user: &str) -> Command {
+    let mut c = Command::new("ssh");
+    c.args([
+        "-q",
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        "StrictHostKeyChecking=no",
+        "-o",
+        "UserKnownHostsFile=/dev/null",
+        "-o",
+        "ConnectTimeout=5",
+        "-p",
+    ])
+    .arg(port.to_string())
+    .arg("-i")
+    .arg(key)
+    .arg(format!("{user}@127.0.0.1"));
+    c
+}
+
 fn ssh_ok(key: &Path, port: u16, user: &str) -> bool {
-    Command::new("ssh")
-        .args([
-            "-q",
-            "-o",
-            "BatchMode=yes",
-            "-o",
-            "StrictHostKeyChecking=no",
-            "-o",
-            "UserKnownHostsFile=/dev/null",
-            "-o",
-            "ConnectTimeout=5",
-            "-p",
-        ])
-        .arg(port.to_string())
-        .arg("-i")
-        .arg(key)
-        .arg(format!("{user}@127.0.0.1"))
+    ssh_cmd(key, port, user)
         .arg("true")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -186,6 +222,7 @@ fn ours(basalt: &Path, image: &Path, work: &Path, key: &Path, public: &str) -> R
     let (prov, ssh) = vm.wait(t0, Some(PROVISIONED), key, port, "core")?;
     let prov = prov.context("no provisioning time")?;
     eprintln!("bench:   provisioned after {prov:.1} s, ssh after {ssh:.1} s");
+    record_analysis(key, port, "core", &work.join("boot-ours.analyze"));
     Ok((prov, ssh))
 }
 
@@ -274,6 +311,7 @@ fn conventional(root: &Path, work: &Path, key: &Path, public: &str) -> Result<f6
     let mut vm = Vm::spawn(cmd, work.join("boot-conventional.console"))?;
     let (_, ssh) = vm.wait(t0, None, key, port, "root")?;
     eprintln!("bench:   ssh after {ssh:.1} s");
+    record_analysis(key, port, "root", &work.join("boot-conventional.analyze"));
     let _ = std::fs::remove_file(&disk);
     Ok(ssh)
 }
