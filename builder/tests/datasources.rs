@@ -1,217 +1,263 @@
-//! Cloud datasources end to end: `basalt boot --datasource ec2|openstack|nocloud`
-//! provisions the default image, one boot per datasource with the config
-//! kinds rotated (EC2 metadata service + `#!` script, OpenStack config
-//! drive + Ignition, NoCloud seed + cloud-config), so the three boots cover
-//! each datasource and each config kind once.
+//! Cloud datasources end to end: `basalt boot --datasource
+//! ec2|ec2-imdsv1|openstack|nocloud` provisions the default image from each
+//! datasource with each config kind (Ignition, cloud-config, `#!` script):
+//! nine boots.
 //!
-//! Gated by BASALT_DATASOURCE_TESTS=1 (each boot is 1-3 min under TCG; not
-//! yet run in CI: these boots have not been seen to pass). Needs
-//! qemu-system-x86, ovmf, openssh-client. The image must carry this tree's
-//! /init (labelled media, DHCP for EC2): leave BASALT_BOOT_IMAGE_DIR unset
-//! to build it, or point it at a build of this tree.
+//! Eight of them stop at the initramfs line "basalt-init: provisioned from
+//! <source>": QEMU is killed there and the ROOT partition is read offline
+//! (journal replayed and checked clean by e2fsck, files pulled out with
+//! debugfs) for what the config wrote: the files, users, groups, keys and
+//! units, or, for a script, the script installed as a first-boot job. One
+//! boot (EC2 with a script) goes all the way: the script runs in the real
+//! system and installs the ssh key the test then logs in with, over the
+//! network the real root brought up again after the initramfs let go of
+//! its DHCP lease. EC2 is tried both ways: IMDSv2 (token) and a v1-only
+//! service (`ec2-imdsv1`, no token API) for the fallback.
+//!
+//! Gated by BASALT_DATASOURCE_TESTS=1. Needs qemu-system-x86, ovmf,
+//! openssh-client, e2fsprogs (debugfs, e2fsck). The image must carry this
+//! tree's /init: leave BASALT_BOOT_IMAGE_DIR unset to build it, or point it
+//! at a build of this tree.
 
+#[path = "common/cloud.rs"]
+mod cloud;
 mod common;
 
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use cloud::RootFs;
 use common::configs;
 use common::guest::{keypair, tail};
 use common::image::{built, copy_image};
 
+/// From QEMU's start to the initramfs' "provisioned from" line (TCG, BIOS).
+const PROVISION_TIMEOUT: Duration = Duration::from_secs(300);
 const SSH_TIMEOUT: Duration = Duration::from_secs(600);
+/// Console lines after which waiting is pointless.
+const FATAL: &[&str] = &["basalt-init: FATAL", "Kernel panic"];
 
 fn enabled() -> bool {
     if std::env::var("BASALT_DATASOURCE_TESTS").as_deref() != Ok("1") {
         eprintln!("SKIPPED datasource boot tests: set BASALT_DATASOURCE_TESTS=1");
         return false;
     }
-    for tool in ["qemu-system-x86_64", "ssh", "ssh-keygen"] {
-        let found = Command::new("sh")
-            .args(["-c", &format!("command -v {tool}")])
-            .output()
-            .is_ok_and(|o| o.status.success());
-        if !found {
-            eprintln!(
-                "SKIPPED datasource boot tests: {tool} is not installed (apt install qemu-system-x86 ovmf openssh-client)"
-            );
-            return false;
-        }
-    }
-    true
+    cloud::tools_present(
+        "datasource boot tests",
+        &[
+            ("qemu-system-x86_64", "qemu-system-x86"),
+            ("ssh", "openssh-client"),
+            ("ssh-keygen", "openssh-client"),
+            ("debugfs", "e2fsprogs"),
+            ("e2fsck", "e2fsprogs"),
+        ],
+    )
 }
 
-/// `basalt boot --datasource KIND --config FILE`, console in a log file.
-struct DsGuest {
-    child: Child,
-    port: u16,
-    console: PathBuf,
-    stderr: PathBuf,
-    started: Instant,
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Ignition,
+    CloudConfig,
+    Script,
 }
 
-impl DsGuest {
-    fn boot(image: &Path, kind: &str, config: &Path, work: &Path) -> DsGuest {
-        let console = work.join(format!("{kind}.console.log"));
-        let stderr = work.join(format!("{kind}.stderr"));
-        let port = std::net::TcpListener::bind(("127.0.0.1", 0))
-            .and_then(|l| l.local_addr())
-            .expect("finding a free port")
-            .port();
-        let child = Command::new(env!("CARGO_BIN_EXE_basalt"))
-            .arg("boot")
-            .arg(image)
-            .args(["--firmware", "bios", "--datasource", kind, "--ssh-port"])
-            .arg(port.to_string())
-            .arg("--config")
-            .arg(config)
-            .arg("--console-log")
-            .arg(&console)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&stderr).expect("creating the stderr file"))
-            .spawn()
-            .expect("starting basalt boot");
-        eprintln!(
-            "datasource tests: {kind}: ssh port {port}, console {}",
-            console.display()
-        );
-        DsGuest {
-            child,
-            port,
-            console,
-            stderr,
-            started: Instant::now(),
-        }
-    }
-
-    fn console_text(&self) -> String {
-        String::from_utf8_lossy(&std::fs::read(&self.console).unwrap_or_default()).into_owned()
-    }
-
-    fn stderr_text(&self) -> String {
-        std::fs::read_to_string(&self.stderr).unwrap_or_default()
-    }
-
-    fn ssh(&self, key: &Path, script: &str, connect_timeout: u32) -> (bool, String, String) {
-        let out = Command::new("ssh")
-            .args(["-p", &self.port.to_string(), "-i"])
-            .arg(key)
-            .args([
-                "-o",
-                "StrictHostKeyChecking=no",
-                "-o",
-                "UserKnownHostsFile=/dev/null",
-                "-o",
-                "IdentitiesOnly=yes",
-                "-o",
-                "BatchMode=yes",
-                "-o",
-                "LogLevel=ERROR",
-                "-o",
-                &format!("ConnectTimeout={connect_timeout}"),
-                "core@127.0.0.1",
-                "--",
-                script,
-            ])
-            .stdin(Stdio::null())
-            .output()
-            .expect("running ssh");
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stdout).trim().to_string(),
-            String::from_utf8_lossy(&out.stderr).trim().to_string(),
-        )
-    }
-
-    /// Waits for an ssh login; panics with the console tail if none comes.
-    fn wait_ssh(&mut self, key: &Path) -> Duration {
-        let start = Instant::now();
-        loop {
-            let (ok, _, err) = self.ssh(key, "true", 20);
-            if ok {
-                return self.started.elapsed();
-            }
-            if let Ok(Some(st)) = self.child.try_wait() {
-                panic!(
-                    "basalt boot exited ({st}): {}\nconsole tail:\n{}",
-                    self.stderr_text(),
-                    tail(&self.console_text(), 3000)
-                );
-            }
-            assert!(
-                start.elapsed() < SSH_TIMEOUT,
-                "no ssh login within {SSH_TIMEOUT:?} (last: {err})\nstderr:\n{}\nconsole tail:\n{}",
-                self.stderr_text(),
-                tail(&self.console_text(), 3000)
-            );
-            std::thread::sleep(Duration::from_secs(3));
-        }
-    }
-
-    fn must(&self, key: &Path, script: &str) -> String {
-        let (ok, out, err) = self.ssh(key, script, 30);
-        assert!(
-            ok,
-            "guest command failed: {script}\nstdout: {out}\nstderr: {err}"
-        );
-        out
-    }
-}
-
-impl Drop for DsGuest {
-    fn drop(&mut self) {
-        // Killing basalt boot makes the kernel SIGTERM its QEMU (parent-death signal).
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline
-            && std::net::TcpListener::bind(("127.0.0.1", self.port)).is_err()
-        {
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
-}
-
-/// A `#!` script that does what a user-data script typically does: installs
-/// a login key and leaves a mark.
-fn script(pubkey: &str) -> String {
+/// A `#!` user-data script: installs a login key and leaves a mark, as
+/// user-data scripts typically do.
+fn script(pubkey: &str, mark: &str) -> String {
     format!(
         "#!/bin/sh\nset -e\nmkdir -p /home/core/.ssh /var/lib/basalt-ds\n\
          echo '{pubkey}' > /home/core/.ssh/authorized_keys\n\
          chmod 700 /home/core/.ssh && chmod 600 /home/core/.ssh/authorized_keys\n\
          chown -R core: /home/core\n\
-         echo \"script ran as $(id -un)\" > /var/lib/basalt-ds/ec2\n"
+         echo \"{mark} ran as $(id -un)\" > /var/lib/basalt-ds/mark\n"
     )
 }
 
-/// One datasource boot: (datasource, config kind, config text, source
-/// name on the console, the check over ssh).
-fn run_one(
-    kind: &str,
-    config_kind: &str,
-    text: String,
-    source: &str,
-    work: &Path,
-    key: &Path,
-    check: &dyn Fn(&DsGuest),
-) {
-    let b = built();
-    let img = work.join(format!("{kind}.img"));
-    copy_image(&b.image, &img, 0);
-    let cfg = work.join(format!("{kind}.user-data"));
-    std::fs::write(&cfg, text).expect("writing the config");
-    let mut g = DsGuest::boot(&img, kind, &cfg, work);
-    let t = g.wait_ssh(key);
-    let console = g.console_text();
+fn config(kind: Kind, pubkey: &str, host: &str) -> String {
+    match kind {
+        Kind::Ignition => configs::ignition(pubkey, host),
+        Kind::CloudConfig => configs::cloud_config(pubkey, host),
+        Kind::Script => script(pubkey, host),
+    }
+}
+
+/// What the config of `kind` must have left on ROOT.
+fn check_root(root: &RootFs, kind: Kind, pubkey: &str, host: &str, text: &str) {
     assert!(
-        console.contains(&format!("provisioned from {source}")),
-        "{kind}: the console does not say 'provisioned from {source}':\n{}",
-        tail(&console, 3000)
+        root.exists("/var/lib/basalt/provisioned"),
+        "no first-boot stamp on ROOT"
     );
-    check(&g);
-    eprintln!("datasource tests: {kind} with {config_kind}: ssh after {t:.0?}, checks passed");
+    let units = "/etc/systemd/system";
+    let wants = format!("{units}/multi-user.target.wants");
+    match kind {
+        Kind::Script => {
+            assert_eq!(
+                root.text("/var/lib/basalt/firstboot/late/30-user-data"),
+                text,
+                "the script is not installed as the first-boot job"
+            );
+            assert!(
+                root.text(&format!("{units}/basalt-firstboot.service"))
+                    .contains("/var/lib/basalt/firstboot/run-late"),
+                "no first-boot unit"
+            );
+            assert!(
+                root.exists(&format!("{wants}/basalt-firstboot.service")),
+                "the first-boot unit is not enabled"
+            );
+        }
+        Kind::Ignition | Kind::CloudConfig => {
+            assert_eq!(root.text("/etc/hostname").trim(), host);
+            assert_eq!(root.text("/etc/basalt-test/hello.txt"), configs::HELLO);
+            assert!(root.text("/opt/bin/greet").contains("greetings"));
+            assert!(
+                root.text("/home/core/.ssh/authorized_keys")
+                    .contains(pubkey),
+                "core's ssh key is not installed"
+            );
+            let passwd = root.text("/etc/passwd");
+            assert!(
+                passwd.lines().any(|l| l.starts_with("tester:")),
+                "no user tester in /etc/passwd"
+            );
+            assert!(
+                root.text(&format!("{units}/basalt-test.service"))
+                    .contains("GREETING")
+            );
+            assert!(
+                root.text(&format!("{units}/basalt-test.service.d/10-greeting.conf"))
+                    .contains("from-dropin")
+            );
+            assert!(root.exists(&format!("{wants}/basalt-test.service")));
+            assert_eq!(
+                root.link(&format!("{units}/basalt-masked.service")),
+                "/dev/null"
+            );
+            let group = root.text("/etc/group");
+            if kind == Kind::Ignition {
+                assert!(
+                    group.lines().any(|l| l.starts_with("testers:x:4242:")),
+                    "no group testers (gid 4242)"
+                );
+                assert_eq!(
+                    root.link("/etc/basalt-test/link"),
+                    "/etc/basalt-test/hello.txt"
+                );
+            } else {
+                assert!(
+                    group
+                        .lines()
+                        .any(|l| l.starts_with("docker:") && l.contains("tester")),
+                    "tester is not in the docker group"
+                );
+            }
+        }
+    }
+}
+
+struct Run<'a> {
+    work: &'a Path,
+    key: &'a Path,
+    pubkey: &'a str,
+}
+
+/// A guest booted with `datasource` serving a config of `kind`, past the
+/// initramfs' "provisioned from <source>" line.
+struct Booted {
+    tag: String,
+    host: String,
+    text: String,
+    img: PathBuf,
+    vm: cloud::CloudVm,
+}
+
+fn boot(r: &Run<'_>, datasource: &str, kind: Kind, source: &str) -> Booted {
+    let tag = format!("{datasource}-{kind:?}").to_lowercase();
+    let host = format!("ds-{tag}");
+    let img = r.work.join(format!("{tag}.img"));
+    copy_image(&built().image, &img, 0);
+    let text = config(kind, r.pubkey, &host);
+    let cfg = r.work.join(format!("{tag}.user-data"));
+    std::fs::write(&cfg, &text).expect("writing the config");
+    let mut vm = cloud::boot(
+        &img,
+        &[
+            OsStr::new("--datasource"),
+            OsStr::new(datasource),
+            OsStr::new("--config"),
+            cfg.as_os_str(),
+        ],
+        r.work,
+        &tag,
+    );
+    let line = format!("basalt-init: provisioned from {source}\n");
+    let t = vm
+        .wait_console(&line, FATAL, PROVISION_TIMEOUT)
+        .unwrap_or_else(|e| panic!("{tag}: {e}"));
+    eprintln!("datasource tests: {tag}: provisioned from {source} after {t:.1?}");
+    Booted {
+        tag,
+        host,
+        text,
+        img,
+        vm,
+    }
+}
+
+/// The console and the `basalt boot` log of a stopped guest.
+struct Logs {
+    console: String,
+    stderr: String,
+}
+
+/// Boots, stops at "provisioned from", checks ROOT offline.
+fn offline(r: &Run<'_>, datasource: &str, kind: Kind, source: &str) -> Logs {
+    let b = boot(r, datasource, kind, source);
+    let logs = Logs {
+        console: b.vm.console_text(),
+        stderr: b.vm.stderr_text(),
+    };
+    b.vm.stop();
+    let t = Instant::now();
+    let (offset, _) = built().partition("ROOT");
+    let root = RootFs::open(
+        &b.img,
+        offset,
+        &r.work.join(format!("{}.root", b.tag)),
+        &["/etc", "/var/lib/basalt", "/home", "/opt"],
+    );
+    check_root(&root, kind, r.pubkey, &b.host, &b.text);
+    drop(root);
+    let _ = std::fs::remove_dir_all(r.work.join(format!("{}.root", b.tag)));
+    let _ = std::fs::remove_file(&b.img);
+    eprintln!(
+        "datasource tests: {}: ROOT checked offline in {:.1?}",
+        b.tag,
+        t.elapsed()
+    );
+    logs
+}
+
+fn media_mounted(logs: &Logs, label: &str) {
+    assert!(
+        logs.console
+            .contains(&format!("basalt-init: datasource {label}: ")),
+        "the console does not show the {label} medium mounted:\n{}",
+        tail(&logs.console, 3000)
+    );
+}
+
+/// The metadata service saw an IMDSv2 exchange (token, then user-data with it).
+fn imds_v2(logs: &Logs) {
+    assert!(
+        logs.stderr.contains("PUT /latest/api/token -> 200")
+            && logs
+                .stderr
+                .contains("GET /latest/user-data -> 200 (IMDSv2 token)"),
+        "the metadata service did not see an IMDSv2 exchange:\n{}",
+        logs.stderr
+    );
 }
 
 #[test]
@@ -223,73 +269,75 @@ fn datasources_provision_each_config_kind() {
     let _ = std::fs::remove_dir_all(&work);
     std::fs::create_dir_all(&work).expect("creating the test dir");
     let (key, pubkey) = keypair(&work);
+    let r = Run {
+        work: &work,
+        key: &key,
+        pubkey: &pubkey,
+    };
     let start = Instant::now();
 
-    run_one(
-        "openstack",
-        "Ignition",
-        configs::ignition(&pubkey, "ds-openstack"),
-        "config-drive",
-        &work,
-        &key,
-        &|g| {
-            assert_eq!(g.must(&key, "cat /etc/hostname"), "ds-openstack");
-            assert_eq!(
-                g.must(&key, "cat /etc/basalt-test/hello.txt"),
-                configs::HELLO
-            );
-            assert!(g.console_text().contains("datasource config-2: "));
-        },
+    for kind in [Kind::Ignition, Kind::CloudConfig, Kind::Script] {
+        let logs = offline(&r, "openstack", kind, "config-drive");
+        media_mounted(&logs, "config-2");
+        let logs = offline(&r, "nocloud", kind, "nocloud");
+        media_mounted(&logs, "cidata");
+    }
+
+    // EC2: IMDSv2 with cloud-config; the v1 fallback with Ignition.
+    let logs = offline(&r, "ec2", Kind::CloudConfig, "imds-v2");
+    imds_v2(&logs);
+    let logs = offline(&r, "ec2-imdsv1", Kind::Ignition, "imds-v1");
+    assert!(
+        logs.stderr.contains("PUT /latest/api/token -> 404")
+            && logs.stderr.contains("GET /latest/user-data -> 200\n"),
+        "the v1-only service did not see a token attempt then a tokenless GET:\n{}",
+        logs.stderr
     );
 
-    run_one(
-        "nocloud",
-        "cloud-config",
-        configs::cloud_config(&pubkey, "ds-nocloud"),
-        "nocloud",
-        &work,
-        &key,
-        &|g| {
-            assert_eq!(g.must(&key, "hostname"), "ds-nocloud");
-            assert_eq!(
-                g.must(&key, "cat /etc/basalt-test/hello.txt"),
-                configs::HELLO
-            );
-            assert!(g.console_text().contains("datasource cidata: "));
-        },
+    // EC2 with a script, booted to ssh: the script runs in the real
+    // system and installs the key this login uses.
+    let mut b = boot(&r, "ec2", Kind::Script, "imds-v2");
+    let t =
+        b.vm.wait_ssh(r.key, SSH_TIMEOUT)
+            .unwrap_or_else(|e| panic!("{}: {e}", b.tag));
+    eprintln!("datasource tests: {}: ssh after {t:.1?}", b.tag);
+    let vm = &b.vm;
+    assert_eq!(
+        vm.must(r.key, "cat /var/lib/basalt-ds/mark"),
+        format!("{} ran as root", b.host)
     );
-
-    run_one(
-        "ec2",
-        "#! script",
-        script(&pubkey),
-        "imds-v2",
-        &work,
-        &key,
-        &|g| {
-            assert_eq!(
-                g.must(&key, "cat /var/lib/basalt-ds/ec2"),
-                "script ran as root"
-            );
-            let err = g.stderr_text();
-            assert!(
-                err.contains("PUT /latest/api/token -> 200")
-                    && err.contains("GET /latest/user-data -> 200 (IMDSv2 token)"),
-                "the metadata service did not see an IMDSv2 exchange:\n{err}"
-            );
-            assert!(
-                g.console_text().contains("network: "),
-                "no DHCP lease on the console"
-            );
-            // The initramfs let go of its lease: the real root's networkd
-            // configured the interface again from the same DHCP server.
-            let addrs = g.must(&key, "ip -4 -o addr show");
-            assert!(
-                addrs.contains("169.254.169."),
-                "no address from the guest network in the real root:\n{addrs}"
-            );
-        },
+    let logs = Logs {
+        console: vm.console_text(),
+        stderr: vm.stderr_text(),
+    };
+    imds_v2(&logs);
+    assert!(
+        logs.console.contains("basalt-init: network: "),
+        "no DHCP lease on the console"
     );
+    // The initramfs let go of its lease: the real root's networkd
+    // configured the interface again, and the metadata service answers.
+    let addrs = vm.must(r.key, "ip -4 -o addr show");
+    assert!(
+        addrs.contains("169.254.169."),
+        "no address from the guest network in the real root:\n{addrs}"
+    );
+    assert_eq!(
+        vm.must(
+            r.key,
+            "curl -fsS http://169.254.169.254/latest/meta-data/instance-id"
+        ),
+        "i-0basalt0local0"
+    );
+    let (_, state, _) = vm.ssh(r.key, "timeout 120 systemctl is-system-running --wait");
+    assert_eq!(
+        state,
+        "running",
+        "failed units:\n{}",
+        vm.ssh(r.key, "systemctl --failed --no-legend --plain").1
+    );
+    b.vm.stop();
+    let _ = std::fs::remove_file(&b.img);
 
-    eprintln!("datasource tests: three boots in {:.0?}", start.elapsed());
+    eprintln!("datasource tests: nine boots in {:.0?}", start.elapsed());
 }

@@ -5,26 +5,33 @@
 //!   bytes must match), checks its layout and blobs, refuses a disk format
 //!   for the kernel-less profile; with a reachable docker daemon on the host,
 //!   `docker load` + `docker run ... strace -V` (skipped loudly otherwise).
-//! - BASALT_TOOLBOX_TESTS=1 in addition (not yet in CI): boots the default image with an
-//!   Ignition config whose /etc/basalt/toolbox.conf points TOOLBOX_URL at the
+//! - BASALT_TOOLBOX_TESTS=1 in addition: builds a host image from the
+//!   default profile with the archive baked in (an overlay holding
+//!   /usr/share/basalt/toolbox.oci.tar), boots it once, and over ssh:
+//!   `toolbox strace -V` from the baked image, a host file read under
+//!   /media/root; then /etc/basalt/toolbox.conf points TOOLBOX_URL at the
 //!   archive served over HTTP on the host's loopback (10.0.2.2 from the
-//!   guest), then over ssh: `toolbox strace -V`, a host file read under
-//!   /media/root, and (the daemon the host may lack) `docker load` +
-//!   `docker run` of the same archive in the guest.
+//!   guest) and the toolbox is fetched (SHA-256 checked, a wrong one
+//!   refused) and used again; finally the guest's docker loads the baked
+//!   archive and runs it (the daemon the host may lack).
 //!
 //! Needs qemu-system-x86, ovmf, openssh-client; docker.io optional (host).
 
+#[path = "common/cloud.rs"]
+mod cloud;
 mod common;
 
+use std::ffi::OsStr;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use common::guest;
-use common::image::{self, EPOCH, built};
+use common::image::EPOCH;
 use serde_json::{Value, json};
 
 /// The image reference `profiles/toolbox.yaml` gets (name:version).
@@ -335,14 +342,18 @@ fn docker_on_host(path: &Path) {
 }
 
 /// Serves `file` to every GET on 127.0.0.1 (HTTP/1.0, one request per
-/// connection) until the process ends; returns the port.
-fn serve(file: PathBuf) -> u16 {
+/// connection) until the process ends; returns the port and a counter of
+/// the GETs served.
+fn serve(file: PathBuf) -> (u16, Arc<AtomicUsize>) {
     let l = TcpListener::bind(("127.0.0.1", 0)).expect("binding the HTTP server");
     let port = l.local_addr().unwrap().port();
+    let gets = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&gets);
     std::thread::spawn(move || {
         for conn in l.incoming() {
             let Ok(mut c) = conn else { continue };
             let file = file.clone();
+            let counter = Arc::clone(&counter);
             std::thread::spawn(move || {
                 let mut line = String::new();
                 let mut r = BufReader::new(c.try_clone().unwrap());
@@ -355,38 +366,72 @@ fn serve(file: PathBuf) -> u16 {
                         break;
                     }
                 }
-                let body = std::fs::read(&file).unwrap_or_default();
-                let head = if line.starts_with("GET ") {
-                    format!(
-                        "HTTP/1.0 200 OK\r\nContent-Length: {}\r\nContent-Type: application/x-tar\r\n\r\n",
-                        body.len()
-                    )
-                } else {
-                    "HTTP/1.0 405 Method Not Allowed\r\nContent-Length: 0\r\n\r\n".into()
-                };
-                let _ = c.write_all(head.as_bytes());
-                if line.starts_with("GET ") {
-                    let _ = c.write_all(&body);
+                if !line.starts_with("GET ") {
+                    let _ = c
+                        .write_all(b"HTTP/1.0 405 Method Not Allowed\r\nContent-Length: 0\r\n\r\n");
+                    return;
                 }
+                counter.fetch_add(1, Ordering::SeqCst);
+                let body = std::fs::read(&file).unwrap_or_default();
+                let head = format!(
+                    "HTTP/1.0 200 OK\r\nContent-Length: {}\r\nContent-Type: application/x-tar\r\n\r\n",
+                    body.len()
+                );
+                let _ = c.write_all(head.as_bytes());
+                let _ = c.write_all(&body);
             });
         }
     });
-    port
+    (port, gets)
 }
 
-/// Ignition: the ssh key, and toolbox.conf naming the served archive.
-fn ignition(pubkey: &str, url: &str, sha256: &str) -> String {
-    let conf = format!("TOOLBOX_URL={url}\nTOOLBOX_SHA256={sha256}\n");
+/// Ignition: only the ssh key (the toolbox needs no config to use the
+/// baked image).
+fn ignition(pubkey: &str) -> String {
     let cfg = json!({
         "ignition": {"version": "3.4.0"},
-        "passwd": {"users": [{"name": "core", "sshAuthorizedKeys": [pubkey]}]},
-        "storage": {"files": [{
-            "path": "/etc/basalt/toolbox.conf",
-            "mode": 0o644,
-            "contents": {"source": format!("data:,{}", conf.replace(':', "%3A").replace('/', "%2F").replace('\n', "%0A").replace('=', "%3D"))}
-        }]}
+        "passwd": {"users": [{"name": "core", "sshAuthorizedKeys": [pubkey]}]}
     });
     serde_json::to_string_pretty(&cfg).unwrap()
+}
+
+/// The default host image with `archive` baked in: a profile extending
+/// profiles/qemu.yaml with an overlay that holds
+/// /usr/share/basalt/toolbox.oci.tar (what the README shows users).
+fn baked_host_image(archive: &Path, work: &Path) -> PathBuf {
+    let overlay = work.join("toolbox-overlay/usr/share/basalt");
+    std::fs::create_dir_all(&overlay).unwrap();
+    let baked = overlay.join("toolbox.oci.tar");
+    if std::fs::hard_link(archive, &baked).is_err() {
+        std::fs::copy(archive, &baked).expect("copying the archive into the overlay");
+    }
+    let qemu = Path::new(env!("CARGO_MANIFEST_DIR")).join("../profiles/qemu.yaml");
+    let profile = work.join("host-with-toolbox.yaml");
+    std::fs::write(
+        &profile,
+        format!(
+            "extends: {}\noverlays:\n  - toolbox-overlay\n",
+            qemu.display()
+        ),
+    )
+    .unwrap();
+    let start = Instant::now();
+    let out = basalt(
+        &["build", "-p", profile.to_str().expect("utf-8 path")],
+        &work.join("out"),
+    );
+    assert!(
+        out.status.success(),
+        "building the host image with the toolbox baked in:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eprintln!(
+        "toolbox tests: built the host image with the toolbox baked in, in {:.0?}",
+        start.elapsed()
+    );
+    let img = work.join("out/basalt-qemu.img");
+    assert!(img.is_file(), "{} missing", img.display());
+    img
 }
 
 #[test]
@@ -394,47 +439,55 @@ fn toolbox_in_a_booted_machine() {
     if !enabled(
         "BASALT_NETWORK_TESTS",
         "toolbox boot test (needs the Debian mirror)",
-    ) || !enabled(
-        "BASALT_TOOLBOX_TESTS",
-        "toolbox boot test (full boot to sshd; not yet seen to pass end to end)",
-    ) {
+    ) || !enabled("BASALT_TOOLBOX_TESTS", "toolbox boot test (QEMU)")
+    {
         return;
     }
-    for tool in ["qemu-system-x86_64", "ssh", "ssh-keygen"] {
-        if !have(tool) {
-            eprintln!(
-                "SKIPPED toolbox boot test: {tool} is not installed (apt install qemu-system-x86 ovmf openssh-client)"
-            );
-            return;
-        }
+    if !cloud::tools_present(
+        "toolbox boot test",
+        &[
+            ("qemu-system-x86_64", "qemu-system-x86"),
+            ("ssh", "openssh-client"),
+            ("ssh-keygen", "openssh-client"),
+        ],
+    ) {
+        return;
     }
     let start = Instant::now();
     let path = archive().clone();
     let sha = sha256_hex(&std::fs::read(&path).unwrap());
-    let b = built();
     let work = workdir("boot");
-    let port = serve(path);
+    let img = baked_host_image(&path, &work);
+    let (port, gets) = serve(path);
     let url = format!("http://10.0.2.2:{port}/basalt-toolbox.oci.tar");
     let (key, pubkey) = guest::keypair(&work);
     let cfg = work.join("config.ign");
-    std::fs::write(&cfg, ignition(&pubkey, &url, &sha)).unwrap();
-    let img = work.join("disk.img");
-    image::copy_image(&b.image, &img, 2 << 30);
-    let mut g = guest::boot(&img, "bios", Some(&cfg), &work, "toolbox");
+    std::fs::write(&cfg, ignition(&pubkey)).unwrap();
+    let mut g = cloud::boot(
+        &img,
+        &[OsStr::new("--config"), cfg.as_os_str()],
+        &work,
+        "toolbox",
+    );
     let up = g
         .wait_ssh(&key, SSH_TIMEOUT)
         .unwrap_or_else(|e| panic!("toolbox boot: {e}"));
     eprintln!("toolbox tests: sshd up {up:.1?} after QEMU started");
 
-    // First use fetches and unpacks the image, then runs the command.
+    // Baked: the first use unpacks /usr/share/basalt/toolbox.oci.tar.
     let t = Instant::now();
     let out = g.must(&key, "toolbox strace -V 2>&1");
     assert!(
         out.contains("strace -- version"),
         "toolbox strace -V: {out}"
     );
+    assert!(
+        g.must(&key, "cat /var/lib/toolbox/source")
+            .starts_with("file /usr/share/basalt/toolbox.oci.tar "),
+        "the toolbox did not come from the baked archive"
+    );
     eprintln!(
-        "toolbox tests: first `toolbox strace -V` (fetch + unpack) took {:.1?}",
+        "toolbox tests: first `toolbox strace -V` (unpacking the baked image) took {:.1?}",
         t.elapsed()
     );
     // The host's root is at /media/root; the container's own /etc is the toolbox's.
@@ -443,14 +496,9 @@ fn toolbox_in_a_booted_machine() {
         &key,
         &format!("echo {nonce} | sudo tee /var/lib/toolbox-probe >/dev/null"),
     );
-    let t = Instant::now();
     assert_eq!(
         g.must(&key, "toolbox cat /media/root/var/lib/toolbox-probe"),
         nonce
-    );
-    eprintln!(
-        "toolbox tests: a second toolbox command took {:.1?}",
-        t.elapsed()
     );
     assert_eq!(
         g.must(&key, "toolbox sh -c '. /etc/os-release; echo $ID; . /media/root/usr/lib/os-release; echo $ID'"),
@@ -463,11 +511,42 @@ fn toolbox_in_a_booted_machine() {
     let (ok, _, _) = g.ssh(&key, "toolbox false");
     assert!(!ok, "toolbox false succeeded");
 
-    // The same archive through the guest's docker: `docker load` accepts it.
+    // From a URL: a wrong SHA-256 is refused and keeps the current rootfs,
+    // the right one is fetched and replaces it.
+    let conf = |sha: &str| {
+        format!(
+            "printf 'TOOLBOX_URL=%s\\nTOOLBOX_SHA256=%s\\n' {url} {sha} | sudo tee /etc/basalt/toolbox.conf >/dev/null"
+        )
+    };
+    g.must(
+        &key,
+        &format!("sudo mkdir -p /etc/basalt && {}", conf(&"0".repeat(64))),
+    );
+    let (ok, _, err) = g.ssh(&key, "toolbox true");
+    assert!(
+        !ok && err.contains("SHA-256 mismatch"),
+        "a wrong TOOLBOX_SHA256 was not refused: {err}"
+    );
+    g.must(&key, &conf(&sha));
+    let t = Instant::now();
+    let (ok, out, err) = g.ssh(&key, "toolbox cat /media/root/var/lib/toolbox-probe");
+    assert!(ok && out == nonce, "toolbox from the URL: {out}\n{err}");
+    assert!(err.contains(&format!("fetching {url}")), "{err}");
+    assert_eq!(
+        g.must(&key, "cat /var/lib/toolbox/source"),
+        format!("url {url} {sha}")
+    );
+    assert_eq!(gets.load(Ordering::SeqCst), 2, "HTTP GETs of the archive");
+    eprintln!(
+        "toolbox tests: fetching + unpacking from the URL and running took {:.1?}",
+        t.elapsed()
+    );
+
+    // The baked archive through the guest's docker: `docker load` accepts it.
     let t = Instant::now();
     let out = g.must(
         &key,
-        &format!("curl -fsS -o /var/tmp/toolbox.oci.tar {url} && docker load -i /var/tmp/toolbox.oci.tar && docker run --rm {REFERENCE} strace -V"),
+        &format!("docker load -i /usr/share/basalt/toolbox.oci.tar && docker run --rm {REFERENCE} strace -V"),
     );
     assert!(
         out.contains(&format!("Loaded image: {REFERENCE}")) && out.contains("strace -- version"),

@@ -34,6 +34,10 @@ pub struct Metadata {
     /// Refuse IMDSv1 (tokenless) requests with 401, as
     /// `HttpTokens=required` does.
     pub require_token: bool,
+    /// Offer IMDSv2 tokens. Without, `PUT /latest/api/token` gets 404, as
+    /// from the v1-only EC2-compatible services of other clouds; clients
+    /// must fall back to tokenless requests.
+    pub token_api: bool,
 }
 
 /// One request as the service saw it.
@@ -128,6 +132,9 @@ impl State {
     /// (status, body) for one request.
     fn answer(&mut self, req: &Request) -> (u16, Vec<u8>) {
         if req.path == TOKEN_PATH {
+            if !self.meta.token_api {
+                return (404, Vec::new());
+            }
             if req.method != "PUT" {
                 return (405, Vec::new());
             }
@@ -255,6 +262,7 @@ mod tests {
             instance_id: "i-0123".into(),
             hostname: "h".into(),
             require_token,
+            token_api: true,
         }
     }
 
@@ -314,5 +322,21 @@ mod tests {
         let imds = Imds::start(meta(true)).unwrap();
         let (st, _) = call(imds.addr, "GET /latest/user-data HTTP/1.1\r\n\r\n");
         assert_eq!(st, 401);
+    }
+
+    #[test]
+    fn v1_only_service_has_no_token_api() {
+        let imds = Imds::start(Metadata {
+            token_api: false,
+            ..meta(false)
+        })
+        .unwrap();
+        let (st, _) = call(
+            imds.addr,
+            "PUT /latest/api/token HTTP/1.1\r\nX-aws-ec2-metadata-token-ttl-seconds: 60\r\n\r\n",
+        );
+        assert_eq!(st, 404);
+        let (st, body) = call(imds.addr, "GET /latest/user-data HTTP/1.1\r\n\r\n");
+        assert_eq!((st, body.as_str()), (200, "#!/bin/sh\necho hi\n"));
     }
 }

@@ -4,6 +4,7 @@
 //!
 //! | datasource  | what the guest sees |
 //! |-------------|---------------------|
+//! | `ec2-imdsv1`| the same service without the IMDSv2 token API (as the EC2-compatible metadata services of other clouds), to try the v1 fallback |
 //! | `ec2`       | an IMDSv2/v1 service (`imds.rs`) on the host's loopback, reached at 169.254.169.254:80 through QEMU user networking (guestfwd); SMBIOS system vendor "Amazon EC2" so the image knows to look there |
 //! | `openstack` | a read-only ISO 9660 disk labelled `config-2` with `openstack/latest/user_data` and `meta_data.json` (`iso.rs`) |
 //! | `nocloud`   | a read-only ISO 9660 disk labelled `cidata` with `user-data` and `meta-data` |
@@ -20,6 +21,9 @@ use anyhow::Context;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Datasource {
     Ec2,
+    /// EC2 metadata without IMDSv2 tokens (`PUT /latest/api/token` is 404).
+    #[value(name = "ec2-imdsv1")]
+    Ec2Imdsv1,
     Openstack,
     Nocloud,
 }
@@ -123,12 +127,13 @@ pub fn attach(kind: Datasource, user_data: &[u8], program: &Path) -> anyhow::Res
             let p = media(NOCLOUD_LABEL, nocloud_files(user_data), "cidata.iso")?;
             a.drives.push(p);
         }
-        Datasource::Ec2 => {
+        Datasource::Ec2 | Datasource::Ec2Imdsv1 => {
             let service = imds::Imds::start(imds::Metadata {
                 user_data: user_data.to_vec(),
                 instance_id: INSTANCE_ID.into(),
                 hostname: HOSTNAME.into(),
                 require_token: false,
+                token_api: kind == Datasource::Ec2,
             })
             .context("starting the metadata service on 127.0.0.1")?;
             a.guestfwd = Some((
@@ -218,5 +223,17 @@ mod tests {
         );
         assert!(a.drives.is_empty());
         assert!(relay_command(Path::new("/a b/basalt"), a.imds.as_ref().unwrap().addr).is_err());
+        // ec2 offers IMDSv2 tokens, ec2-imdsv1 does not.
+        for (kind, want) in [(Datasource::Ec2, "200"), (Datasource::Ec2Imdsv1, "404")] {
+            use std::io::{Read, Write};
+            let a = attach(kind, b"#!/bin/sh\n", prog).unwrap();
+            assert_eq!(a.smbios, vec![EC2_SMBIOS.to_string()]);
+            let mut s = std::net::TcpStream::connect(a.imds.as_ref().unwrap().addr).unwrap();
+            s.write_all(b"PUT /latest/api/token HTTP/1.1\r\nX-aws-ec2-metadata-token-ttl-seconds: 60\r\n\r\n")
+                .unwrap();
+            let mut out = String::new();
+            s.read_to_string(&mut out).unwrap();
+            assert_eq!(&out[9..12], want, "{kind:?}: {out}");
+        }
     }
 }
