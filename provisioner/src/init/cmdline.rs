@@ -70,6 +70,41 @@ pub struct BootParams {
     /// `basalt.platform=`: which config sources first boot searches
     /// (`crate::sources::order`).
     pub platform: Option<String>,
+    /// `basalt.usr=initrd:<path>`: a diskless boot; /usr is the image at
+    /// `<path>` inside the initramfs (laid out like a slot: ext4, then the
+    /// verity superblock at `usr_hash_offset`). `None`: /usr from the disk.
+    /// A diskless boot has no slots: `slot` is then always [`Slot::A`]
+    /// and `basalt.slot=` is refused.
+    pub usr_image: Option<PathBuf>,
+    /// `root=` of a diskless boot (`diskless.rs`): `None` means ROOT is a
+    /// tmpfs. Ignored on disk boots (ROOT is the GPT partition).
+    pub root: Option<PathBuf>,
+}
+
+/// The `basalt.usr=` prefix naming an image carried in the initramfs.
+pub const USR_INITRD_PREFIX: &str = "initrd:";
+
+/// `basalt.usr=` value: the absolute path of the image in the initramfs.
+pub fn parse_usr_source(v: &str) -> std::result::Result<PathBuf, String> {
+    match v.strip_prefix(USR_INITRD_PREFIX) {
+        Some(p) if p.starts_with('/') && !p.split('/').any(|c| c == "..") => Ok(PathBuf::from(p)),
+        _ => Err(format!(
+            "basalt.usr={v:?}: expected {USR_INITRD_PREFIX}/PATH (a /usr image carried in the initramfs, e.g. {USR_INITRD_PREFIX}/usr.img)"
+        )),
+    }
+}
+
+/// `root=` of a diskless boot: a device node path, or none for a tmpfs.
+pub fn parse_diskless_root(v: &str) -> std::result::Result<Option<PathBuf>, String> {
+    match v {
+        "" | "tmpfs" => Ok(None),
+        _ if v.starts_with("/dev/") && !v.split('/').any(|c| c == "..") => {
+            Ok(Some(PathBuf::from(v)))
+        }
+        _ => Err(format!(
+            "root={v:?}: a diskless boot takes root=/dev/NAME (an ext4 device for a persistent ROOT) or no root= (ROOT is a tmpfs)"
+        )),
+    }
 }
 
 /// Values `basalt.platform=` accepts (see `crate::sources::order`).
@@ -161,7 +196,12 @@ impl BootParams {
         let mut disk_timeout = DEFAULT_DISK_TIMEOUT;
         let mut init = PathBuf::from(DEFAULT_INIT);
         let mut platform = None;
+        let mut usr_image = None;
+        let mut root = None;
         for w in split_words(line) {
+            if let Some(v) = w.strip_prefix("root=") {
+                root = Some(v.to_string());
+            }
             let Some(rest) = w.strip_prefix("basalt.") else {
                 continue;
             };
@@ -246,6 +286,7 @@ impl BootParams {
                 }
                 // Read by the config sources (crate::sources::cmdline);
                 // checked there, when first boot fetches it.
+                "usr" => usr_image = Some(parse_usr_source(v).map_err(bad)?),
                 "config.url" => {
                     if v.is_empty() {
                         return Err(bad(format!("{full}= is empty: expected a URL")));
@@ -274,8 +315,23 @@ impl BootParams {
                 usr_data_blocks.saturating_mul(VERITY_BLOCK)
             )));
         }
+        let slot = match (slot, &usr_image) {
+            (Some(_), Some(_)) => {
+                return Err(bad(
+                    "basalt.slot= does not apply to a diskless boot (basalt.usr=initrd:...): drop it"
+                        .into(),
+                ));
+            }
+            (Some(s), None) => s,
+            (None, Some(_)) => Slot::A,
+            (None, None) => return Err(missing("slot")),
+        };
+        let root = match (&usr_image, root) {
+            (Some(_), Some(r)) => parse_diskless_root(&r).map_err(bad)?,
+            _ => None,
+        };
         Ok(BootParams {
-            slot: slot.ok_or_else(|| missing("slot"))?,
+            slot,
             usr_hash: hash.ok_or_else(|| missing("usrhash"))?,
             usr_hash_offset,
             usr_data_blocks,
@@ -285,6 +341,8 @@ impl BootParams {
             panic_delay: panic_delay(line),
             init,
             platform,
+            usr_image,
+            root,
         })
     }
 }
@@ -391,6 +449,48 @@ mod tests {
                 "{key}: {err}"
             );
         }
+    }
+
+    fn diskless() -> String {
+        base().replace("basalt.slot=a ", "") + " basalt.usr=initrd:/usr.img"
+    }
+
+    #[test]
+    fn diskless_table() {
+        type Check = fn(&BootParams) -> bool;
+        let ok: &[(&str, Check)] = &[
+            ("", |p| {
+                p.usr_image.as_deref() == Some(std::path::Path::new("/usr.img"))
+                    && p.root.is_none()
+                    && p.slot == Slot::A
+            }),
+            ("root=/dev/vda1", |p| {
+                p.root.as_deref() == Some(std::path::Path::new("/dev/vda1"))
+            }),
+            ("root=tmpfs", |p| p.root.is_none()),
+        ];
+        for (extra, check) in ok {
+            let p = BootParams::parse(&format!("{} {extra}", diskless()))
+                .unwrap_or_else(|e| panic!("{extra}: {e}"));
+            assert!(check(&p), "{extra}: {p:?}");
+        }
+        let errors = [
+            ("basalt.slot=a", "does not apply to a diskless boot"),
+            ("root=UUID=1234", "takes root=/dev/NAME"),
+            ("root=/dev/../etc/x", "takes root=/dev/NAME"),
+            ("basalt.usr=/usr.img", "expected initrd:/PATH"),
+            ("basalt.usr=initrd:usr.img", "expected initrd:/PATH"),
+            ("basalt.usr=initrd:/a/../b", "expected initrd:/PATH"),
+        ];
+        for (extra, want) in errors {
+            let err = BootParams::parse(&format!("{} {extra}", diskless()))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(want), "{extra}: {err}");
+        }
+        // Disk boots keep ignoring root= (it is the kernel's).
+        let p = BootParams::parse(&format!("{} root=UUID=1234", base())).unwrap();
+        assert_eq!((p.usr_image, p.root), (None, None));
     }
 
     #[test]

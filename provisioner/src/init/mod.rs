@@ -4,19 +4,23 @@
 //! USR-B, ROOT); set up dm-verity for the selected /usr slot; mount ROOT
 //! at /sysroot and the verity device read-only at /sysroot/usr; seed /etc
 //! from /usr/share/factory/etc; on first boot grow ROOT and provision;
-//! switch_root into systemd. Any error is fatal: a clear console message,
+//! switch_root into systemd. With `basalt.usr=initrd:...` the boot is
+//! diskless (`diskless.rs`): /usr is an image carried in the initramfs,
+//! ROOT a tmpfs. Any error is fatal: a clear console message,
 //! then a reboot after the `panic=` delay. See README.md here.
 
 pub mod cmdline;
 pub mod devmapper;
 pub mod dhcp;
 pub mod disk;
+pub mod diskless;
 pub mod error;
 pub mod etc;
 pub mod fatal;
 pub mod firstboot;
 pub mod grow;
 pub mod label;
+pub mod loopdev;
 pub mod modules;
 pub mod mounts;
 pub mod net;
@@ -40,12 +44,26 @@ pub const FACTORY_ETC: &str = "usr/share/factory/etc";
 
 /// Everything up to (not including) switch_root. Returns the parameters
 /// so the caller can exec the configured init.
-pub fn prepare(hooks: &Hooks, delay: &mut Duration) -> Result<BootParams> {
+pub fn prepare(hooks: &mut Hooks, delay: &mut Duration) -> Result<BootParams> {
     mounts::mount_early()?;
     let line = std::fs::read_to_string("/proc/cmdline")
         .map_err(InitError::io("reading", "/proc/cmdline"))?;
     *delay = cmdline::panic_delay(&line);
     let params = BootParams::parse(&line)?;
+    if params.usr_image.is_some() {
+        modules::load_all()?;
+        let sysroot = Path::new(SYSROOT);
+        let disk = diskless::assemble(&params, sysroot)?;
+        seed_etc(sysroot)?;
+        let ctx = FirstBootContext {
+            sysroot,
+            disk: &disk,
+            params: &params,
+            cmdline: &line,
+        };
+        diskless::first_boot(hooks, &ctx)?;
+        return Ok(params);
+    }
     fatal::info(format!("booting /usr slot {}", params.slot.letter()));
 
     modules::load_all()?;
@@ -69,6 +87,20 @@ pub fn prepare(hooks: &Hooks, delay: &mut Duration) -> Result<BootParams> {
         "",
     )?;
 
+    seed_etc(sysroot)?;
+
+    let ctx = FirstBootContext {
+        sysroot,
+        disk: &disk,
+        params: &params,
+        cmdline: &line,
+    };
+    firstboot::run(hooks, &ctx)?;
+    Ok(params)
+}
+
+/// Copy what is missing in /etc from the factory defaults in /usr.
+fn seed_etc(sysroot: &Path) -> Result<()> {
     let report = etc::populate(&sysroot.join(FACTORY_ETC), &sysroot.join("etc"))?;
     if !report.created.is_empty() {
         fatal::info(format!(
@@ -82,15 +114,7 @@ pub fn prepare(hooks: &Hooks, delay: &mut Duration) -> Result<BootParams> {
             p.display()
         ));
     }
-
-    let ctx = FirstBootContext {
-        sysroot,
-        disk: &disk,
-        params: &params,
-        cmdline: &line,
-    };
-    firstboot::run(hooks, &ctx)?;
-    Ok(params)
+    Ok(())
 }
 
 /// Run /init. Never returns: it execs the real init or reboots.
@@ -108,7 +132,8 @@ pub fn run(hooks: Hooks) -> ! {
         );
     }));
     let mut delay = cmdline::DEFAULT_PANIC_DELAY;
-    let params = match prepare(&hooks, &mut delay) {
+    let mut hooks = hooks;
+    let params = match prepare(&mut hooks, &mut delay) {
         Ok(p) => p,
         Err(e) => fatal::fatal(e.to_string(), delay),
     };

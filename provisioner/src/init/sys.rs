@@ -241,6 +241,96 @@ pub fn route_ioctl(sock: BorrowedFd<'_>, add: bool, rt: &mut RtEntry) -> io::Res
     }
 }
 
+/// `struct loop_info64` (include/uapi/linux/loop.h).
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct LoopInfo64 {
+    pub device: u64,
+    pub inode: u64,
+    pub rdevice: u64,
+    pub offset: u64,
+    pub sizelimit: u64,
+    pub number: u32,
+    pub encrypt_type: u32,
+    pub encrypt_key_size: u32,
+    pub flags: u32,
+    pub file_name: [u8; 64],
+    pub crypt_name: [u8; 64],
+    pub encrypt_key: [u8; 32],
+    pub init: [u64; 2],
+}
+const _: () = assert!(std::mem::size_of::<LoopInfo64>() == 232);
+
+/// `struct loop_config` (include/uapi/linux/loop.h, Linux 5.8+): the file
+/// descriptor to back the device, the block size (0: default) and the
+/// status, set in one call.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct LoopConfig {
+    pub fd: u32,
+    pub block_size: u32,
+    pub info: LoopInfo64,
+    pub reserved: [u64; 8],
+}
+const _: () = assert!(std::mem::size_of::<LoopConfig>() == 304);
+
+/// Loop ioctls (include/uapi/linux/loop.h); plain numbers there, which
+/// equal `_IO('L', nr)`.
+pub const LOOP_CONFIGURE: Opcode = 0x4C0A;
+pub const LOOP_CLR_FD: Opcode = 0x4C01;
+pub const LOOP_CTL_GET_FREE: Opcode = 0x4C82;
+
+/// LOOP_CTL_GET_FREE on /dev/loop-control: takes no argument and returns
+/// the number of a free loop device (creating one if needed).
+struct LoopCtlGetFree;
+
+// SAFETY: LOOP_CTL_GET_FREE passes no pointer (`as_ptr` is null) and
+// nothing in userspace is written; the result is the ioctl's return value.
+unsafe impl rustix::ioctl::Ioctl for LoopCtlGetFree {
+    type Output = rustix::ioctl::IoctlOutput;
+    const IS_MUTATING: bool = false;
+
+    fn opcode(&self) -> Opcode {
+        LOOP_CTL_GET_FREE
+    }
+
+    fn as_ptr(&mut self) -> *mut core::ffi::c_void {
+        std::ptr::null_mut()
+    }
+
+    unsafe fn output_from_ptr(
+        out: rustix::ioctl::IoctlOutput,
+        _: *mut core::ffi::c_void,
+    ) -> rustix::io::Result<Self::Output> {
+        Ok(out)
+    }
+}
+
+/// The number of a free loop device (`/dev/loop-control` open as `ctl`).
+pub fn loop_get_free(ctl: BorrowedFd<'_>) -> io::Result<u32> {
+    // SAFETY: see the `Ioctl` impl: no argument, result by return value.
+    let n = unsafe { rustix::ioctl::ioctl(ctl, LoopCtlGetFree) }.map_err(io::Error::from)?;
+    u32::try_from(n).map_err(|_| io::Error::other(format!("LOOP_CTL_GET_FREE returned {n}")))
+}
+
+/// LOOP_CONFIGURE on the loop device open as `dev`.
+pub fn loop_configure(dev: BorrowedFd<'_>, cfg: LoopConfig) -> io::Result<()> {
+    // SAFETY: LOOP_CONFIGURE reads one struct loop_config (304 bytes,
+    // #[repr(C)], size asserted above) from the pointer; the Setter owns
+    // the value for the duration of the call.
+    let setter = unsafe { rustix::ioctl::Setter::<LOOP_CONFIGURE, LoopConfig>::new(cfg) };
+    // SAFETY: as above.
+    unsafe { rustix::ioctl::ioctl(dev, setter) }.map_err(io::Error::from)
+}
+
+/// LOOP_CLR_FD: detach the backing file (undo after a failed setup).
+pub fn loop_clear(dev: BorrowedFd<'_>) -> io::Result<()> {
+    // SAFETY: LOOP_CLR_FD takes no argument.
+    let none = unsafe { rustix::ioctl::NoArg::<LOOP_CLR_FD>::new() };
+    // SAFETY: as above.
+    unsafe { rustix::ioctl::ioctl(dev, none) }.map_err(io::Error::from)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -252,5 +342,8 @@ mod tests {
         assert_eq!(u64::from(dm_op(9) as u32), 0xC138_FD09);
         assert_eq!(u64::from(BLKPG as u32), 0x1269);
         assert_eq!(u64::from(EXT4_IOC_RESIZE_FS as u32), 0x4008_6610);
+        assert_eq!(LOOP_CONFIGURE, opcode::none(b'L', 0x0A));
+        assert_eq!(LOOP_CLR_FD, opcode::none(b'L', 0x01));
+        assert_eq!(LOOP_CTL_GET_FREE, opcode::none(b'L', 0x82));
     }
 }
