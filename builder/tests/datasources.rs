@@ -35,6 +35,7 @@ use common::image::{built, copy_image};
 /// From QEMU's start to the initramfs' "provisioned from" line (TCG, BIOS).
 const PROVISION_TIMEOUT: Duration = Duration::from_secs(300);
 const SSH_TIMEOUT: Duration = Duration::from_secs(600);
+const SWITCHING_ROOT: &str = "basalt-init: switching root to /sysroot";
 /// Console lines after which waiting is pointless.
 const FATAL: &[&str] = &["basalt-init: FATAL", "Kernel panic"];
 
@@ -196,6 +197,10 @@ fn boot(r: &Run<'_>, datasource: &str, kind: Kind, source: &str) -> Booted {
         .wait_console(&line, FATAL, PROVISION_TIMEOUT)
         .unwrap_or_else(|e| panic!("{tag}: {e}"));
     eprintln!("datasource tests: {tag}: provisioned from {source} after {t:.1?}");
+    // The first-boot stamp is written after that line; /init switches
+    // root only once it is on disk.
+    vm.wait_console(SWITCHING_ROOT, FATAL, PROVISION_TIMEOUT)
+        .unwrap_or_else(|e| panic!("{tag}: {e}"));
     Booted {
         tag,
         host,
