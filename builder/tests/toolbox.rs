@@ -417,7 +417,13 @@ fn baked_host_image(archive: &Path, work: &Path) -> PathBuf {
     .unwrap();
     let start = Instant::now();
     let out = basalt(
-        &["build", "-p", profile.to_str().expect("utf-8 path"), "-f", "raw"],
+        &[
+            "build",
+            "-p",
+            profile.to_str().expect("utf-8 path"),
+            "-f",
+            "raw",
+        ],
         &work.join("out"),
     );
     assert!(

@@ -44,6 +44,16 @@ pub struct CloudVm {
     pub stderr: PathBuf,
     pub started: Instant,
     _turn: MutexGuard<'static, ()>,
+    _machine_turn: std::fs::File,
+}
+
+/// One VM at a time across this target dir's test binaries too (an
+/// exclusive flock on a file in CARGO_TARGET_TMPDIR, held while the VM runs).
+fn machine_turn() -> std::fs::File {
+    let path = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cloud-vm.lock");
+    let f = std::fs::File::create(&path).expect("creating the VM lock file");
+    f.lock().expect("locking the VM lock file");
+    f
 }
 
 fn free_port() -> u16 {
@@ -55,6 +65,7 @@ fn free_port() -> u16 {
 /// ec2 --config FILE`), console and stderr in `work/<tag>.*`.
 pub fn boot(image: &Path, extra: &[&std::ffi::OsStr], work: &Path, tag: &str) -> CloudVm {
     let turn = ONE_VM.lock().unwrap_or_else(|p| p.into_inner());
+    let machine = machine_turn();
     let console = work.join(format!("{tag}.console.log"));
     let stderr = work.join(format!("{tag}.stderr"));
     let port = free_port();
@@ -80,6 +91,7 @@ pub fn boot(image: &Path, extra: &[&std::ffi::OsStr], work: &Path, tag: &str) ->
         stderr,
         started: Instant::now(),
         _turn: turn,
+        _machine_turn: machine,
     }
 }
 
