@@ -17,8 +17,6 @@
 //!    ORDER. The running slot keeps `OK=1` as the fallback.
 
 use std::fs::File;
-use std::io::Read;
-use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
@@ -28,7 +26,7 @@ use basalt_payload::{Metadata, Payload, Section, VerifyingKey};
 use sha2::{Digest, Sha256};
 
 use super::esp::{Esp, FailureRecord, SlotRecord, write_atomic, write_json};
-use super::{SLOTS, TRIAL_TRIES, disk, other};
+use super::{SLOTS, TRIAL_TRIES, disk, other, write};
 
 /// The machine the agent acts on: the boot disk, the mounted ESP and the
 /// slot the running system was booted from.
@@ -77,8 +75,6 @@ pub struct Apply {
     pub name: String,
     pub version: String,
 }
-
-const CHUNK: usize = 4 << 20;
 
 fn stop(opts: &ApplyOptions, at: Stage) -> Result<()> {
     if opts.stop_after == Some(at) {
@@ -182,32 +178,19 @@ pub fn apply(m: &Machine, payload: File, key: &VerifyingKey, opts: &ApplyOptions
         )?;
     }
 
-    // Step 3: stream the slot image, hashing it again.
+    // Step 3: stream the slot image, hashing it again (pipelined).
     let started = std::time::Instant::now();
-    let mut reader = p.section(Section::Slot);
-    let mut buf = vec![0u8; CHUNK];
-    let mut h = Sha256::new();
-    let mut at = range.start;
-    loop {
-        let n = reader.read(&mut buf).context("reading the slot image")?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-        disk.write_all_at(&buf[..n], at)
-            .with_context(|| format!("writing slot {target} at disk byte {at}"))?;
-        at += n as u64;
-    }
-    disk.sync_data().context("syncing the slot")?;
+    let w = write::write_slot(p.section(Section::Slot), &disk, range.start, part_size)
+        .with_context(|| format!("writing slot {target}"))?;
     // Progress for the journal (and ci/bench's slot-write entry, which
     // parses this line): bytes written and synced, and how long it took.
     let secs = started.elapsed().as_secs_f64();
-    let written = at - range.start;
     eprintln!(
-        "basalt-update: slot {target} written: {written} bytes in {secs:.3} s ({:.1} MiB/s)",
-        written as f64 / (1u64 << 20) as f64 / secs.max(1e-9)
+        "basalt-update: slot {target} written: {} bytes in {secs:.3} s ({:.1} MiB/s)",
+        w.bytes,
+        w.bytes as f64 / (1u64 << 20) as f64 / secs.max(1e-9)
     );
-    if hex::encode(h.finalize()) != meta.slot.sha256 {
+    if w.bytes != meta.slot.size || w.sha256 != meta.slot.sha256 {
         bail!("the payload file changed while it was written; slot {target} is left unbootable");
     }
     stop(opts, Stage::SlotWritten)?;

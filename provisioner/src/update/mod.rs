@@ -12,6 +12,7 @@ pub mod poll;
 pub mod reboot;
 pub mod source;
 pub mod status;
+pub mod write;
 
 #[cfg(test)]
 mod poll_tests;

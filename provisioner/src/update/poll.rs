@@ -139,6 +139,15 @@ pub fn download(server: &str, e: &IndexEntry, dir: &Path) -> Result<PathBuf> {
     fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let dest = dir.join("download.update");
     let tmp = dir.join("download.update.partial");
+    // Leftovers of an interrupted run (power cut) would double the space
+    // a download needs.
+    for stale in [&dest, &tmp] {
+        match fs::remove_file(stale) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e).with_context(|| format!("removing {}", stale.display())),
+        }
+    }
     let res = (|| -> Result<()> {
         let resp = ureq::get(&url)
             .call()

@@ -16,7 +16,14 @@ pub const DOWNLOAD_DIR: &str = "/var/lib/basalt/update";
 pub fn open(spec: &str, download_dir: &Path) -> Result<File> {
     if spec.starts_with("http://") || spec.starts_with("https://") {
         let p = download(spec, download_dir)?;
-        return File::open(&p).with_context(|| format!("opening {}", p.display()));
+        let f = File::open(&p).with_context(|| format!("opening {}", p.display()));
+        // The open file keeps the bytes; unlinking now means no 700 MiB
+        // leftover on ROOT after the apply, whatever its outcome (or a power
+        // cut: ext4 reclaims the orphan at the next mount).
+        if let Err(e) = fs::remove_file(&p) {
+            eprintln!("basalt-update: removing {}: {e}", p.display());
+        }
+        return f;
     }
     if spec.contains("://") {
         bail!("payload source {spec:?}: only local paths and http(s) URLs are supported");
@@ -28,6 +35,14 @@ fn download(url: &str, dir: &Path) -> Result<PathBuf> {
     fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let dest = dir.join("download.update");
     let tmp = dir.join("download.update.partial");
+    // Leftovers of an earlier run would double the space a download needs.
+    for stale in [&dest, &tmp] {
+        match fs::remove_file(stale) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e).with_context(|| format!("removing {}", stale.display())),
+        }
+    }
     let res = (|| -> Result<()> {
         let resp = ureq::get(url)
             .call()
