@@ -110,7 +110,11 @@ fn check_root(root: &RootFs, kind: Kind, pubkey: &str, host: &str, text: &str) {
         }
         Kind::Ignition | Kind::CloudConfig => {
             assert_eq!(root.text("/etc/hostname").trim(), host);
-            assert_eq!(root.text("/etc/basalt-test/hello.txt"), configs::HELLO);
+            // cloud-config block literals end with a newline, data: URLs need not.
+            assert_eq!(
+                root.text("/etc/basalt-test/hello.txt").trim_end(),
+                configs::HELLO
+            );
             assert!(root.text("/opt/bin/greet").contains("greetings"));
             assert!(
                 root.text("/home/core/.ssh/authorized_keys")
