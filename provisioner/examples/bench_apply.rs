@@ -81,6 +81,13 @@ fn cpu() -> Duration {
         .unwrap_or_default()
 }
 
+/// Write back everything dirty on the file system holding `dir`.
+fn settle(dir: &std::path::Path) {
+    if let Ok(f) = std::fs::File::open(dir) {
+        let _ = rustix::fs::syncfs(&f);
+    }
+}
+
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
     v[v.len() / 2]
@@ -97,6 +104,9 @@ fn main() {
     let mut apply_cpu = Vec::new();
     for _ in 0..5 {
         let root = fake_root(&parent);
+        // Start from a clean file system, as at first boot: the previous
+        // round's deletions must not be flushed by this round's syncfs.
+        settle(&parent);
         let (t0, c0) = (Instant::now(), cpu());
         let loaded = userdata::load_str(&cfg).expect("bench config is valid");
         let plan = userdata::assemble(loaded, &f).expect("assemble");

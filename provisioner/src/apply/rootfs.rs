@@ -19,10 +19,12 @@ use rustix::fs::{
 };
 use rustix::fs::{Gid, Uid};
 use rustix::io::Errno;
+use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::io::{Read, Write};
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
 #[derive(Debug, thiserror::Error)]
 #[error("{op} {path}: {source}")]
@@ -87,7 +89,14 @@ pub struct Root {
     pending_idx: HashMap<String, usize>,
     /// Directories known to exist (created or checked in this run).
     known_dirs: HashSet<String>,
+    /// Open (O_PATH) directories by path, so that a thousand files in one
+    /// directory resolve it once. Cleared whenever a node is moved aside or
+    /// restored, the only operations that can change what a path names.
+    dir_cache: RefCell<HashMap<String, Rc<OwnedFd>>>,
 }
+
+/// Beyond this many cached directory fds the cache starts over (fd limits).
+const DIR_CACHE_MAX: usize = 256;
 
 /// Split "/a/b/c" into ("/a/b", "c").
 pub fn split(path: &str) -> (&str, &str) {
@@ -123,19 +132,37 @@ impl Root {
             pending: Vec::new(),
             pending_idx: HashMap::new(),
             known_dirs: HashSet::new(),
+            dir_cache: RefCell::new(HashMap::new()),
         })
     }
 
     /// Open a directory inside the root, resolving symlinks as if chrooted.
-    fn dir(&self, path: &str) -> Result<OwnedFd, FsError> {
-        openat2(
-            &self.fd,
-            path,
-            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
-            Mode::empty(),
-            ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
-        )
-        .map_err(fe("opening directory", path))
+    /// Cached: see `dir_cache`; failures are not cached.
+    fn dir(&self, path: &str) -> Result<Rc<OwnedFd>, FsError> {
+        if let Some(fd) = self.dir_cache.borrow().get(path) {
+            return Ok(Rc::clone(fd));
+        }
+        let fd = Rc::new(
+            openat2(
+                &self.fd,
+                path,
+                OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+                Mode::empty(),
+                ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
+            )
+            .map_err(fe("opening directory", path))?,
+        );
+        let mut cache = self.dir_cache.borrow_mut();
+        if cache.len() >= DIR_CACHE_MAX {
+            cache.clear();
+        }
+        cache.insert(path.to_string(), Rc::clone(&fd));
+        Ok(fd)
+    }
+
+    /// Forget every cached directory (a path may now name something else).
+    fn forget_dirs(&self) {
+        self.dir_cache.borrow_mut().clear();
     }
 
     fn pending(&self, path: &str) -> Option<&Pending> {
@@ -336,6 +363,7 @@ impl Root {
         };
         self.known_dirs
             .retain(|k| !(k == &full_norm || k.starts_with(&format!("{full_norm}/"))));
+        self.forget_dirs();
         remove_tree(d, &backup).map_err(fe("removing stale backup", &full))?;
         renameat(d, name, d, &backup).map_err(fe("moving aside", &full))?;
         self.undo.push(Undo::Replaced {
@@ -362,13 +390,23 @@ impl Root {
         let (parent, name) = split(path);
         let d = self.dir(parent)?;
         let tmp = format!(".{name}.basalt-tmp");
-        let _ = unlinkat(&d, tmp.as_str(), AtFlags::empty());
-        let fd = openat(
-            &d,
-            tmp.as_str(),
-            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-            mode(0o600),
-        )
+        let create = || {
+            openat(
+                &d,
+                tmp.as_str(),
+                OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                mode(0o600),
+            )
+        };
+        // A temp file left by an interrupted run is replaced.
+        let fd = match create() {
+            Err(Errno::EXIST) => {
+                unlinkat(&d, tmp.as_str(), AtFlags::empty())
+                    .map_err(fe("removing stale temp file for", path))?;
+                create()
+            }
+            r => r,
+        }
         .map_err(fe("creating temp file for", path))?;
         let res = (|| {
             let (u, g) = ids(uid, gid);
@@ -533,6 +571,7 @@ impl Root {
 
     /// Undo every change, newest first. Best effort; returns the first error.
     pub fn rollback(mut self) -> Result<(), FsError> {
+        self.forget_dirs();
         let mut first = None;
         for p in std::mem::take(&mut self.pending) {
             if p.live {
@@ -585,6 +624,8 @@ impl Root {
                     }
                 }
             })();
+            // Undoing moves and removes nodes: no cached directory is trusted.
+            self.forget_dirs();
             if let Err(e) = r {
                 first.get_or_insert(e);
             }
