@@ -78,6 +78,9 @@ pub enum Format {
     Vhd,
     /// Google Compute Engine image: `disk.raw` in a tar.gz (`<name>.tar.gz`).
     Gce,
+    /// Network boot: kernel, an initrd that carries /usr, and an iPXE script
+    /// (`<name>-vmlinuz`, `<name>-initrd.img`, `<name>.ipxe`).
+    Pxe,
 }
 
 impl Format {
@@ -91,6 +94,7 @@ impl Format {
             Format::Vmdk => "vmdk",
             Format::Vhd => "vhd",
             Format::Gce => "gce",
+            Format::Pxe => "pxe",
         }
     }
 }

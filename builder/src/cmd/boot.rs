@@ -7,7 +7,10 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 
 use crate::datasource::{self, Datasource};
-use crate::qemu::{AccelChoice, BootOptions, ConsoleChoice, Firmware, Network, QEMU, SHARE, Vm};
+use crate::qemu::{
+    AccelChoice, BootOptions, ConsoleChoice, Firmware, Network, PXE_DEFAULT_MEMORY_MIB, PxeBoot,
+    PxeOptions, PxeVm, QEMU, SHARE, Vm,
+};
 
 #[derive(Debug, clap::Args)]
 pub struct BootArgs {
@@ -33,9 +36,17 @@ pub struct BootArgs {
     /// Host port on 127.0.0.1 forwarded to the guest's sshd (default: a free one).
     #[arg(long = "ssh-port")]
     pub ssh_port: Option<u16>,
-    /// Guest memory in MiB.
-    #[arg(long, default_value_t = 2048)]
-    pub memory: u32,
+    /// Guest memory in MiB (default 2048; 3072 with --pxe).
+    #[arg(long)]
+    pub memory: Option<u32>,
+    /// Boot the artifacts of `basalt build --format pxe` in DIR with no
+    /// disk: a direct kernel boot (SeaBIOS), --config through fw_cfg.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["datasource", "snapshot"])]
+    pub pxe: Option<PathBuf>,
+    /// With --pxe: a real network boot instead, through QEMU's TFTP server
+    /// and the NIC's iPXE ROM (package ipxe-qemu), which runs the script.
+    #[arg(long = "pxe-tftp", requires = "pxe")]
+    pub pxe_tftp: bool,
     /// Guest CPUs.
     #[arg(long, default_value_t = 2)]
     pub cpus: u32,
@@ -54,6 +65,9 @@ pub struct BootArgs {
 pub fn run(args: &BootArgs) -> anyhow::Result<()> {
     if let Some(to) = &args.relay_to {
         return datasource::relay(to);
+    }
+    if let Some(dir) = &args.pxe {
+        return run_pxe(args, dir);
     }
     let attached = match (args.datasource, &args.config) {
         (Some(kind), Some(cfg)) => {
@@ -96,7 +110,7 @@ pub fn run(args: &BootArgs) -> anyhow::Result<()> {
             .map(|a| a.smbios.clone())
             .unwrap_or_default(),
         ssh_port: args.ssh_port,
-        memory_mib: args.memory,
+        memory_mib: args.memory.unwrap_or(2048),
         cpus: args.cpus,
         snapshot: args.snapshot,
         accel: args.accel,
@@ -149,6 +163,61 @@ pub fn run(args: &BootArgs) -> anyhow::Result<()> {
     }
     eprintln!("basalt boot: log in with: {}", vm.ssh_command());
     let status = vm.run(qemu).context("running QEMU")?;
+    if !status.success() {
+        bail!("{QEMU} exited with {status}");
+    }
+    Ok(())
+}
+
+/// `basalt boot --pxe DIR`: the artifacts of `--format pxe`, no disk.
+fn run_pxe(args: &BootArgs, dir: &Path) -> anyhow::Result<()> {
+    let terminal = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
+    let opts = PxeOptions {
+        dir: dir.to_path_buf(),
+        boot: if args.pxe_tftp {
+            PxeBoot::Network
+        } else {
+            PxeBoot::Direct
+        },
+        config: args.config.clone(),
+        ssh_port: args.ssh_port,
+        memory_mib: args.memory.unwrap_or(PXE_DEFAULT_MEMORY_MIB),
+        cpus: args.cpus,
+        accel: args.accel,
+        console_log: if terminal && args.console_log.is_none() {
+            None
+        } else {
+            Some(args.console_log.clone())
+        },
+    };
+    let qemu = Path::new(QEMU);
+    let vm = PxeVm::prepare(&opts, qemu).context("preparing the diskless VM")?;
+    let a = &vm.spec.artifacts;
+    eprintln!(
+        "basalt boot: diskless, {} ({})",
+        a.dir.join(&a.script).display(),
+        if args.pxe_tftp {
+            "network boot: QEMU TFTP + iPXE ROM"
+        } else {
+            "direct kernel boot"
+        }
+    );
+    eprintln!(
+        "basalt boot: accelerator {} ({})",
+        vm.spec.accel.name(),
+        vm.accel_reason
+    );
+    if let crate::qemu::Console::Log(p) = &vm.spec.console {
+        eprintln!("basalt boot: console log {}", p.display());
+    }
+    eprintln!(
+        "basalt boot: ssh forwarded from 127.0.0.1:{}",
+        vm.spec.ssh_port
+    );
+    let status = vm
+        .command(qemu)?
+        .status()
+        .with_context(|| format!("starting {QEMU}"))?;
     if !status.success() {
         bail!("{QEMU} exited with {status}");
     }

@@ -99,6 +99,14 @@ pub fn run(args: &BuildArgs) -> Result<()> {
                 epoch,
                 &mut manifest,
             )?,
+            Format::Pxe => output::pxe::write(
+                &profile,
+                &built,
+                &args.output,
+                &work.path,
+                epoch,
+                &mut manifest,
+            )?,
             Format::Raw
             | Format::RawXz
             | Format::Qcow2

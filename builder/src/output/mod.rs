@@ -6,6 +6,7 @@ mod gce;
 mod initramfs;
 pub mod oci;
 pub mod payload;
+pub mod pxe;
 pub(crate) mod region;
 mod split;
 pub mod tar;

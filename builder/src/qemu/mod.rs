@@ -10,6 +10,7 @@ mod command;
 mod error;
 mod firmware;
 mod port;
+mod pxe;
 mod runner;
 mod sys;
 
@@ -25,5 +26,10 @@ pub use error::QemuError;
 pub use firmware::{Firmware, Ovmf, find_ovmf};
 #[allow(unused_imports)]
 pub use port::{check_port, free_port};
+#[allow(unused_imports)]
+pub use pxe::{
+    PXE_DEFAULT_MEMORY_MIB, PxeArtifacts, PxeBoot, PxeOptions, PxeSpec, PxeVm, parse_script,
+    pxe_args,
+};
 #[allow(unused_imports)]
 pub use runner::{BootOptions, ConsoleChoice, QEMU, SHARE, Vm, default_console_log};
