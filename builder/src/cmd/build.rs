@@ -48,6 +48,7 @@ pub fn run(args: &BuildArgs) -> Result<()> {
         &work.path.join("overlays"),
         epoch,
         &signer.public_pem,
+        Some(&cache.root().join("depmod")),
     )?;
 
     let disk_formats: Vec<&str> = (args.format.iter())

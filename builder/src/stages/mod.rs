@@ -1,6 +1,7 @@
 //! The build pipeline, one stage per module: resolve the package set, fetch
 //! the .debs, assemble the tree, then write artifacts.
 
+pub mod depmod_cache;
 pub mod fetch;
 pub mod resolve;
 pub mod signing;

@@ -26,6 +26,7 @@ pub fn build_tree(
     scratch: &Path,
     epoch: i64,
     public_key_pem: &str,
+    depmod_cache: Option<&Path>,
 ) -> Result<Assembled> {
     let overlays = profile
         .overlays
@@ -82,7 +83,7 @@ pub fn build_tree(
     let kernels = kernel_versions(&tree);
     timings::stage("depmod", || -> Result<()> {
         for kver in &kernels {
-            let r = basalt_kmod::depmod(&mut tree, kver)
+            let r = super::depmod_cache::depmod(&mut tree, kver, depmod_cache)
                 .with_context(|| format!("indexing kernel modules of {kver}"))?;
             log::detail(&format!("depmod {kver}: {r:?}"));
         }
