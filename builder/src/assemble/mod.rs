@@ -45,7 +45,7 @@ use anyhow::{Context, Result};
 use basalt_tree::Tree;
 
 pub use config::{AssemblyConfig, Presets, SysGroup, SysUser};
-pub use report::{AssemblyReport, Conflict};
+pub use report::AssemblyReport;
 
 /// Assemble the tree described by `cfg`.
 pub fn assemble(cfg: &AssemblyConfig) -> Result<(Tree, AssemblyReport)> {

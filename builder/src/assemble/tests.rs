@@ -7,6 +7,7 @@ use basalt_deb::fixture::{DebBuilder, Item, scratch_dir};
 use basalt_deb::{Compression, write_tar};
 use basalt_tree::{ContentStore, Entry, Kind, Tree};
 
+use super::report::Conflict;
 use super::*;
 
 const EPOCH: i64 = 1_700_000_000;
