@@ -89,7 +89,9 @@ pub fn write(
         Format::Vmdk => super::vmdk::write(profile, &raw_path, out, manifest),
         Format::Vhd => super::vhd::write(profile, &raw_path, out, epoch, manifest),
         Format::Gce => super::gce::write(profile, &raw_path, out, epoch, manifest),
-        Format::Tar | Format::Oci | Format::Pxe => bail!("internal: {} is not a disk format", format.name()),
+        Format::Tar | Format::Oci | Format::Pxe => {
+            bail!("internal: {} is not a disk format", format.name())
+        }
     }
 }
 
