@@ -115,6 +115,17 @@ fn check_provisioned(g: &Guest, key: &Path, hostname: &str, ignition: bool, root
         sh("etcdctl member list").contains(configs::ETCD_NAME),
         "etcd does not use the config's name"
     );
+    // The QEMU profile exempts the user-network host address from sshd's
+    // per-source penalties (all forwarded connections come from it), and
+    // logins get a logind session (pam_systemd).
+    assert!(
+        sh("sudo sshd -T | grep -i '^persourcepenaltyexemptlist'").contains("10.0.2.2"),
+        "sshd does not exempt 10.0.2.2 from per-source penalties"
+    );
+    assert!(
+        !sh("echo $XDG_SESSION_ID").is_empty(),
+        "the ssh login has no logind session (pam_systemd)"
+    );
     assert_eq!(sh("systemctl is-active docker.service"), "active");
     assert!(
         !sh("docker info --format '{{.ServerVersion}}'").is_empty(),

@@ -34,12 +34,12 @@ pub const PART_ROOT: u32 = 9;
 const USR_SLACK_PERCENT: u32 = 2;
 
 /// Derive 16 identity bytes (filesystem UUIDs, hash seeds) from the seed.
-fn seeded(seed: &str, label: &str) -> [u8; 16] {
+pub(super) fn seeded(seed: &str, label: &str) -> [u8; 16] {
     guid_from_seed(seed.as_bytes(), label).0
 }
 
 /// The dm-verity salt: 32 bytes from the seed.
-fn verity_salt(seed: &str) -> Vec<u8> {
+pub(super) fn verity_salt(seed: &str) -> Vec<u8> {
     use sha2::{Digest, Sha256};
     Sha256::digest(format!("basalt-verity-salt\0{seed}")).to_vec()
 }

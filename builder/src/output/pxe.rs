@@ -19,9 +19,9 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use basalt_cpio::{Archive, Member, MemberKind};
-use basalt_gpt::guid_from_seed;
 use basalt_tree::{Content, Kind, Tree};
 
+use super::disk::{seeded, verity_salt};
 use super::region::Region;
 use super::split::split;
 use crate::atomic::TempFile;
@@ -104,17 +104,6 @@ pub fn ipxe_script(names: &Names, title: &str, cmdline: &str) -> Result<String> 
         kernel = names.kernel,
         initrd = names.initrd,
     ))
-}
-
-/// Identity bytes from the disk seed, as disk.rs derives them.
-fn seeded(seed: &str, label: &str) -> [u8; 16] {
-    guid_from_seed(seed.as_bytes(), label).0
-}
-
-/// The dm-verity salt, as disk.rs derives it.
-fn verity_salt(seed: &str) -> Vec<u8> {
-    use sha2::{Digest, Sha256};
-    Sha256::digest(format!("basalt-verity-salt\0{seed}")).to_vec()
 }
 
 /// The second archive: the ROOT skeleton, the diskless modules and the

@@ -129,7 +129,10 @@ impl Guest {
     pub fn wait_ssh(&mut self, key: &Path, timeout: Duration) -> Result<Duration, String> {
         let start = Instant::now();
         loop {
-            let out = self.ssh_raw(key, "true", 20);
+            // INFO, so that a refusal by sshd ("Connection closed by ...")
+            // is reported; a 30 s handshake bound, so that a slow guest
+            // completes the handshake instead of being abandoned half-way.
+            let out = self.ssh_raw(key, "true", 30, "INFO");
             if out.status.success() {
                 return Ok(self.started.elapsed());
             }
@@ -151,7 +154,7 @@ impl Guest {
         }
     }
 
-    fn ssh_raw(&self, key: &Path, script: &str, connect_timeout: u32) -> Output {
+    fn ssh_raw(&self, key: &Path, script: &str, connect_timeout: u32, log_level: &str) -> Output {
         Command::new("ssh")
             .args(["-p", &self.port.to_string(), "-i"])
             .arg(key)
@@ -165,7 +168,7 @@ impl Guest {
                 "-o",
                 "BatchMode=yes",
                 "-o",
-                "LogLevel=ERROR",
+                &format!("LogLevel={log_level}"),
                 "-o",
                 &format!("ConnectTimeout={connect_timeout}"),
                 "core@127.0.0.1",
@@ -179,7 +182,7 @@ impl Guest {
 
     /// Runs `script` over ssh; returns (success, stdout, stderr).
     pub fn ssh(&self, key: &Path, script: &str) -> (bool, String, String) {
-        let out = self.ssh_raw(key, script, 30);
+        let out = self.ssh_raw(key, script, 30, "ERROR");
         (
             out.status.success(),
             String::from_utf8_lossy(&out.stdout).trim().to_string(),
