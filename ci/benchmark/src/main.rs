@@ -34,9 +34,20 @@ struct Args {
     debootstrap: bool,
     /// Boot both images under TCG (minutes).
     boot: bool,
+    /// Groups to run (`--only`); empty means all.
+    only: Vec<String>,
 }
 
-const USAGE: &str = "usage: basalt-bench run --basalt BIN --dir2ext4 BIN --bench-apply BIN --work DIR --json OUT [--runs N] [--no-debootstrap] [--no-boot]\n       basalt-bench verity-format DATA HASH";
+/// Benchmark groups `--only` accepts.
+const GROUPS: &[&str] = &["assembly", "ext4", "boot", "verity", "provisioner", "slot-write"];
+
+impl Args {
+    fn wants(&self, group: &str) -> bool {
+        self.only.is_empty() || self.only.iter().any(|g| g == group)
+    }
+}
+
+const USAGE: &str = "usage: basalt-bench run --basalt BIN --dir2ext4 BIN --bench-apply BIN --work DIR --json OUT [--runs N] [--no-debootstrap] [--no-boot] [--only GROUP,...]\n       groups: assembly, ext4, boot, verity, provisioner, slot-write\n       basalt-bench verity-format DATA HASH";
 
 fn parse_run(args: &[String]) -> Result<Args> {
     let (mut basalt, mut dir2ext4, mut bench_apply, mut work, mut json) =
@@ -44,6 +55,7 @@ fn parse_run(args: &[String]) -> Result<Args> {
     let mut runs = 3;
     let mut debootstrap = true;
     let mut boot = true;
+    let mut only = Vec::new();
     let mut it = args.iter();
     while let Some(a) = it.next() {
         let mut val = || {
@@ -67,6 +79,14 @@ fn parse_run(args: &[String]) -> Result<Args> {
             }
             "--no-debootstrap" => debootstrap = false,
             "--no-boot" => boot = false,
+            "--only" => {
+                for g in val()?.split(',').filter(|g| !g.is_empty()) {
+                    if !GROUPS.contains(&g) {
+                        bail!("--only: unknown group {g:?} (groups: {})", GROUPS.join(", "));
+                    }
+                    only.push(g.to_string());
+                }
+            }
             other => bail!("unknown argument {other:?}\n{USAGE}"),
         }
     }
@@ -84,6 +104,7 @@ fn parse_run(args: &[String]) -> Result<Args> {
         runs,
         debootstrap,
         boot,
+        only,
     })
 }
 
@@ -115,49 +136,65 @@ fn run(a: &Args) -> Result<bool> {
         write_json(&a.json, entries)
     };
 
-    // The tar build and its debootstrap baseline first, back to back.
-    match assembly::tar_build(&a.basalt, &a.work) {
-        Ok(asm) => {
-            let base = if a.debootstrap {
-                debootstrap::baseline(&a.work, asm.mirror.as_deref(), &asm.packages)
-            } else {
-                Err(anyhow::anyhow!("skipped (--no-debootstrap)"))
-            };
-            if let Err(e) = &base {
-                eprintln!("bench: debootstrap baseline unavailable: {e:#}");
+    // The tar build and its debootstrap baseline first, back to back. The
+    // ext4 and boot groups need the tar build's tree and package list.
+    let asm_groups = a.wants("assembly") || a.wants("ext4") || (a.boot && a.wants("boot"));
+    if asm_groups {
+        match assembly::tar_build(&a.basalt, &a.work) {
+            Ok(asm) => {
+                if a.wants("assembly") {
+                    let base = if a.debootstrap {
+                        debootstrap::baseline(&a.work, asm.mirror.as_deref(), &asm.packages)
+                    } else {
+                        Err(anyhow::anyhow!("skipped (--no-debootstrap)"))
+                    };
+                    if let Err(e) = &base {
+                        eprintln!("bench: debootstrap baseline unavailable: {e:#}");
+                    }
+                    record(
+                        &mut entries,
+                        Ok(assembly::tar_entries(&asm, &base)),
+                        "",
+                        "s",
+                    )?;
+                    let raw = assembly::raw_build(&a.basalt, &a.work);
+                    record(&mut entries, raw, "raw image build", "s")?;
+                }
+                if a.wants("ext4") {
+                    let r = ext4::bench(&a.dir2ext4, &asm.tar, &a.work, a.runs).map(|e| vec![e]);
+                    record(&mut entries, r, "ext4", "s")?;
+                }
+                if a.boot && a.wants("boot") {
+                    let root = if a.debootstrap {
+                        debootstrap::kept_root(&a.work, asm.mirror.as_deref(), &asm.packages)
+                    } else {
+                        Err(anyhow::anyhow!("skipped (--no-debootstrap)"))
+                    };
+                    let r = boot::bench(&a.basalt, &assembly::lock_path(&a.work), root, &a.work);
+                    record(&mut entries, r, "boot (TCG)", "s")?;
+                }
             }
-            record(
-                &mut entries,
-                Ok(assembly::tar_entries(&asm, &base)),
-                "",
-                "s",
-            )?;
-            let raw = assembly::raw_build(&a.basalt, &a.work);
-            record(&mut entries, raw, "raw image build", "s")?;
-            let r = ext4::bench(&a.dir2ext4, &asm.tar, &a.work, a.runs).map(|e| vec![e]);
-            record(&mut entries, r, "ext4", "s")?;
-            if a.boot {
-                let root = if a.debootstrap {
-                    debootstrap::kept_root(&a.work, asm.mirror.as_deref(), &asm.packages)
-                } else {
-                    Err(anyhow::anyhow!("skipped (--no-debootstrap)"))
-                };
-                let r = boot::bench(&a.basalt, &assembly::lock_path(&a.work), root, &a.work);
-                record(&mut entries, r, "boot (TCG)", "s")?;
+            Err(e) => {
+                record(&mut entries, Err(e), "assembly (tar build)", "s")?;
+                if a.wants("assembly") {
+                    let raw = assembly::raw_build(&a.basalt, &a.work);
+                    record(&mut entries, raw, "raw image build", "s")?;
+                }
             }
-        }
-        Err(e) => {
-            record(&mut entries, Err(e), "assembly (tar build)", "s")?;
-            let raw = assembly::raw_build(&a.basalt, &a.work);
-            record(&mut entries, raw, "raw image build", "s")?;
         }
     }
-    let r = verity::bench(&a.work, a.runs).map(|e| vec![e]);
-    record(&mut entries, r, "verity", "s")?;
-    let r = provisioner::bench(&a.bench_apply, &a.work);
-    record(&mut entries, r, "provisioner", "ms")?;
-    let r = slot_write::bench(&a.basalt, &a.work, a.runs).map(|e| vec![e]);
-    record(&mut entries, r, "slot write", "MiB/s")?;
+    if a.wants("verity") {
+        let r = verity::bench(&a.work, a.runs).map(|e| vec![e]);
+        record(&mut entries, r, "verity", "s")?;
+    }
+    if a.wants("provisioner") {
+        let r = provisioner::bench(&a.bench_apply, &a.work);
+        record(&mut entries, r, "provisioner", "ms")?;
+    }
+    if a.wants("slot-write") {
+        let r = slot_write::bench(&a.basalt, &a.work, a.runs).map(|e| vec![e]);
+        record(&mut entries, r, "slot write", "MiB/s")?;
+    }
     print!("{}", report::table(&entries));
     Ok(ok)
 }
