@@ -4,6 +4,8 @@
 //!
 //! Run: `cargo run --release -p basalt-provisioner --example bench_apply [-- ROOT_PARENT]`
 //! ROOT_PARENT defaults to the system temp dir (put it on the disk you care about).
+//! For profiling the parse alone: `PARSE_LOOP=N` only parses and validates
+//! the ~1 MiB config N times and prints nothing.
 
 use basalt_provisioner::apply::{self, Options};
 use basalt_provisioner::fetch::{Fetcher, resolve_plan};
@@ -98,6 +100,14 @@ fn main() {
         .nth(1)
         .map(std::path::PathBuf::from)
         .unwrap_or_else(std::env::temp_dir);
+    if let Ok(n) = std::env::var("PARSE_LOOP") {
+        let big = big_config();
+        for _ in 0..n.parse::<usize>().unwrap_or(100) {
+            let r = userdata::validate_str(&big);
+            assert!(!r.has_errors());
+        }
+        return;
+    }
     let cfg = apply_config();
     let f = Fetcher::new();
     let mut apply_times = Vec::new();

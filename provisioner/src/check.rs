@@ -102,45 +102,64 @@ pub fn hash(s: &str) -> Result<Hash, String> {
 /// The URL schemes Basalt fetches. Others Ignition knows (tftp, s3, gs, arn)
 /// are rejected clearly rather than ignored.
 pub fn url(u: &str) -> Result<(), String> {
-    let scheme = u
+    let (raw, rest) = u
         .split_once(':')
-        .map(|(s, _)| s.to_ascii_lowercase())
         .ok_or_else(|| format!("URL {u:?} has no scheme"))?;
-    match scheme.as_str() {
-        "data" => decode_data_url(u).map(|_| ()),
-        "http" | "https" => {
-            let rest = &u[scheme.len() + 1..];
-            if !rest.starts_with("//") || rest.len() <= 2 {
-                return Err(format!("URL {u:?} has no host"));
-            }
-            Ok(())
+    let is = |s: &str| raw.eq_ignore_ascii_case(s);
+    if is("data") {
+        // Percent-decoding cannot fail: only base64 payloads need decoding to validate.
+        if split_data_url(u)?.0 {
+            decode_data_url(u)?;
         }
-        "tftp" | "s3" | "gs" | "arn" => Err(format!(
-            "URL scheme {scheme:?} is not supported (use data:, http: or https:)"
-        )),
-        _ => Err(format!("URL {u:?} has an unknown scheme {scheme:?}")),
+        Ok(())
+    } else if is("http") || is("https") {
+        if !rest.starts_with("//") || rest.len() <= 2 {
+            return Err(format!("URL {u:?} has no host"));
+        }
+        Ok(())
+    } else if ["tftp", "s3", "gs", "arn"].into_iter().any(is) {
+        Err(format!(
+            "URL scheme {:?} is not supported (use data:, http: or https:)",
+            raw.to_ascii_lowercase()
+        ))
+    } else {
+        Err(format!(
+            "URL {u:?} has an unknown scheme {:?}",
+            raw.to_ascii_lowercase()
+        ))
     }
 }
 
-/// Decode an RFC 2397 `data:` URL.
-pub fn decode_data_url(u: &str) -> Result<Vec<u8>, String> {
+/// A `data:` URL's parts: whether it is base64, and the (still encoded) data.
+fn split_data_url(u: &str) -> Result<(bool, &str), String> {
     let rest = u
         .strip_prefix("data:")
         .ok_or_else(|| format!("{u:?} is not a data: URL"))?;
     let (meta, data) = rest
         .split_once(',')
         .ok_or_else(|| "data: URL has no ',' separating media type and data".to_string())?;
-    let raw: Vec<u8> = percent_encoding::percent_decode_str(data).collect();
-    if meta.split(';').any(|p| p.eq_ignore_ascii_case("base64")) {
+    Ok((
+        meta.split(';').any(|p| p.eq_ignore_ascii_case("base64")),
+        data,
+    ))
+}
+
+/// Decode an RFC 2397 `data:` URL.
+pub fn decode_data_url(u: &str) -> Result<Vec<u8>, String> {
+    let (base64, data) = split_data_url(u)?;
+    // Borrowed when there is nothing to percent-decode.
+    let raw: std::borrow::Cow<[u8]> = percent_encoding::percent_decode_str(data).into();
+    if base64 {
         let cleaned: Vec<u8> = raw
-            .into_iter()
+            .iter()
+            .copied()
             .filter(|b| !b.is_ascii_whitespace())
             .collect();
         base64::engine::general_purpose::STANDARD
             .decode(&cleaned)
             .map_err(|e| format!("data: URL has invalid base64: {e}"))
     } else {
-        Ok(raw)
+        Ok(raw.into_owned())
     }
 }
 
@@ -329,6 +348,28 @@ mod tests {
         assert!(hash("sha256-zz").unwrap_err().contains("hexadecimal"));
         assert_eq!(decode_data_url("data:,a%20b").unwrap(), b"a b");
         assert_eq!(decode_data_url("data:;base64,aGk=").unwrap(), b"hi");
+        assert_eq!(decode_data_url("data:text/plain,plain").unwrap(), b"plain");
+        assert_eq!(decode_data_url("data:,%zz%4").unwrap(), b"%zz%4");
+        assert_eq!(
+            decode_data_url("data:;BASE64,%61Gk%3D").unwrap(),
+            b"hi",
+            "percent-encoded base64"
+        );
+        assert!(
+            url("data:;base64,a$b")
+                .unwrap_err()
+                .contains("invalid base64")
+        );
+        assert!(url("data:text/plain").unwrap_err().contains("no ','"));
+        assert!(url("data:,%zz").is_ok());
+        assert!(url("HTTPS://h/x").is_ok());
+        assert!(url("S3://b").unwrap_err().contains("scheme \"s3\" is not"));
+        assert!(
+            url("Ftp://h")
+                .unwrap_err()
+                .contains("unknown scheme \"ftp\"")
+        );
+        assert!(url("nocolon").unwrap_err().contains("has no scheme"));
         assert!(url("s3://b/k").unwrap_err().contains("not supported"));
         assert!(url("http://").unwrap_err().contains("no host"));
     }

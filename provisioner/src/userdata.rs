@@ -22,6 +22,7 @@ pub struct Loaded {
     pub plan: Plan,
     pub warnings: Report,
     /// Only for Ignition: the typed config and its merge/replace references.
+    /// Its `plan` has been moved into `Loaded::plan` (left empty here).
     pub ignition: Option<ignition::Parsed>,
 }
 
@@ -71,10 +72,10 @@ pub fn detect(text: &str) -> Result<Format, Report> {
 pub fn load_str(text: &str) -> Result<Loaded, Report> {
     match detect(text)? {
         Format::Ignition => {
-            let p = ignition::parse(text)?;
+            let mut p = ignition::parse(text)?;
             Ok(Loaded {
                 format: Format::Ignition,
-                plan: p.plan.clone(),
+                plan: std::mem::take(&mut p.plan),
                 warnings: p.warnings.clone(),
                 ignition: Some(p),
             })
@@ -150,7 +151,11 @@ pub const MAX_DEPTH: usize = 10;
 /// verifying each referenced config) and return the final plan.
 pub fn assemble(loaded: Loaded, fetcher: &Fetcher) -> Result<Plan, AssembleError> {
     match loaded.ignition {
+        // Nothing to follow: the plan is the config's own.
         None => Ok(loaded.plan),
+        Some(p) if p.replace.is_none() && p.merge.is_empty() => Ok(loaded.plan),
+        // `p.plan` is empty (moved into `loaded.plan`), but replace and merge
+        // both produce a new plan, so it is never read.
         Some(p) => Ok(assemble_ign(p, fetcher, 0)?.plan),
     }
 }

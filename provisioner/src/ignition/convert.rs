@@ -8,18 +8,21 @@ use crate::diag::{Diagnostic, Report};
 use crate::jsonloc::LocationMap;
 use crate::plan::*;
 use ignition_config::v3_6 as ign;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fmt::Display;
 
 pub(crate) struct Ctx<'a> {
-    pub locs: &'a LocationMap,
+    pub locs: &'a LocationMap<'a>,
     pub report: Report,
 }
 
 impl Ctx<'_> {
-    pub fn err(&mut self, path: &str, msg: impl Into<String>) {
-        let (l, c) = self.locs.value_pos(path);
-        self.report
-            .push(Diagnostic::error(l, c, Some(path.to_string()), msg));
+    /// An error at config path `path` (formatted only here, so callers on
+    /// the hot path pass `format_args!` and pay nothing when all is well).
+    pub fn err(&mut self, path: impl Display, msg: impl Into<String>) {
+        let path = path.to_string();
+        let (l, c) = self.locs.value_pos(&path);
+        self.report.push(Diagnostic::error(l, c, Some(path), msg));
     }
 }
 
@@ -125,7 +128,7 @@ fn non_negative(v: Option<i64>, path: &str, ctx: &mut Ctx) -> Option<u64> {
 /// Validate a resource. `need_source`: a missing source is an error.
 pub(crate) fn resource(
     r: &ign::Resource,
-    path: &str,
+    path: &dyn Display,
     need_source: bool,
     ctx: &mut Ctx,
 ) -> Option<Source> {
@@ -198,7 +201,7 @@ pub(crate) fn resource(
     })
 }
 
-fn mode(m: Option<i64>, path: &str, ctx: &mut Ctx) -> Option<u32> {
+fn mode(m: Option<i64>, path: &dyn Display, ctx: &mut Ctx) -> Option<u32> {
     let m = m?;
     match u32::try_from(m) {
         Ok(v) if v <= 0o7777 => Some(v),
@@ -212,17 +215,22 @@ fn mode(m: Option<i64>, path: &str, ctx: &mut Ctx) -> Option<u32> {
     }
 }
 
-fn owner_user(u: &Option<ign::NodeUser>, path: &str, ctx: &mut Ctx) -> Option<Owner> {
+fn owner_user(u: &Option<ign::NodeUser>, path: &dyn Display, ctx: &mut Ctx) -> Option<Owner> {
     let u = u.as_ref()?;
     owner(u.id, u.name.as_ref(), path, ctx)
 }
 
-fn owner_group(g: &Option<ign::NodeGroup>, path: &str, ctx: &mut Ctx) -> Option<Owner> {
+fn owner_group(g: &Option<ign::NodeGroup>, path: &dyn Display, ctx: &mut Ctx) -> Option<Owner> {
     let g = g.as_ref()?;
     owner(g.id, g.name.as_ref(), path, ctx)
 }
 
-fn owner(id: Option<i64>, name: Option<&String>, path: &str, ctx: &mut Ctx) -> Option<Owner> {
+fn owner(
+    id: Option<i64>,
+    name: Option<&String>,
+    path: &dyn Display,
+    ctx: &mut Ctx,
+) -> Option<Owner> {
     match (id, name) {
         (Some(_), Some(n)) if !n.is_empty() => {
             ctx.err(path, "both id and name are set; give only one");
@@ -240,7 +248,7 @@ fn owner(id: Option<i64>, name: Option<&String>, path: &str, ctx: &mut Ctx) -> O
     }
 }
 
-fn node_path(p: &str, path: &str, ctx: &mut Ctx) -> Option<String> {
+fn node_path(p: &str, path: &dyn Display, ctx: &mut Ctx) -> Option<String> {
     match check::abs_path(p) {
         Ok(p) => Some(p),
         Err(e) => {
@@ -258,34 +266,35 @@ fn storage(st: &ign::Storage, plan: &mut Plan, ctx: &mut Ctx) {
     if st.raid.as_ref().is_some_and(|r| !r.is_empty()) {
         ctx.err("storage.raid", "storage.raid is not supported by Basalt");
     }
-    // Every node path, to detect duplicates across files, directories and links.
-    let mut nodes: BTreeMap<String, String> = BTreeMap::new();
-    let mut claim = |p: &str, cfgpath: String, ctx: &mut Ctx| {
-        if let Some(prev) = nodes.get(p) {
+    // Every node path, to detect duplicates across files, directories and
+    // links, with where it is: `storage.<section>[<index>]`.
+    let mut nodes: BTreeMap<String, (&'static str, usize)> = BTreeMap::new();
+    let mut claim = |p: &str, at: (&'static str, usize), ctx: &mut Ctx| {
+        if let Some((s, j)) = nodes.get(p) {
             ctx.err(
-                &format!("{cfgpath}.path"),
-                format!("duplicate path {p:?} (also at {prev})"),
+                format_args!("storage.{}[{}].path", at.0, at.1),
+                format!("duplicate path {p:?} (also at storage.{s}[{j}])"),
             );
         } else {
-            nodes.insert(p.to_string(), cfgpath);
+            nodes.insert(p.to_string(), at);
         }
     };
     for (i, f) in st.files.iter().flatten().enumerate() {
-        let cp = format!("storage.files[{i}]");
+        let cp = format_args!("storage.files[{i}]");
         let Some(path) = node_path(&f.path, &cp, ctx) else {
             continue;
         };
-        claim(&path, cp.clone(), ctx);
+        claim(&path, ("files", i), ctx);
         let contents = f
             .contents
             .as_ref()
-            .and_then(|r| resource(r, &format!("{cp}.contents"), false, ctx));
+            .and_then(|r| resource(r, &format_args!("{cp}.contents"), false, ctx));
         let append: Vec<Source> = f
             .append
             .iter()
             .flatten()
             .enumerate()
-            .filter_map(|(j, r)| resource(r, &format!("{cp}.append[{j}]"), true, ctx))
+            .filter_map(|(j, r)| resource(r, &format_args!("{cp}.append[{j}]"), true, ctx))
             .collect();
         let overwrite = f.overwrite.unwrap_or(false);
         if overwrite
@@ -295,7 +304,7 @@ fn storage(st: &ign::Storage, plan: &mut Plan, ctx: &mut Ctx) {
                 .is_none()
         {
             ctx.err(
-                &format!("{cp}.overwrite"),
+                format_args!("{cp}.overwrite"),
                 "overwrite is true but contents.source is not set",
             );
         }
@@ -303,42 +312,45 @@ fn storage(st: &ign::Storage, plan: &mut Plan, ctx: &mut Ctx) {
             path,
             contents,
             append,
-            mode: mode(f.mode, &format!("{cp}.mode"), ctx),
-            user: owner_user(&f.user, &format!("{cp}.user"), ctx),
-            group: owner_group(&f.group, &format!("{cp}.group"), ctx),
+            mode: mode(f.mode, &format_args!("{cp}.mode"), ctx),
+            user: owner_user(&f.user, &format_args!("{cp}.user"), ctx),
+            group: owner_group(&f.group, &format_args!("{cp}.group"), ctx),
             overwrite,
         });
     }
     for (i, d) in st.directories.iter().flatten().enumerate() {
-        let cp = format!("storage.directories[{i}]");
+        let cp = format_args!("storage.directories[{i}]");
         let Some(path) = node_path(&d.path, &cp, ctx) else {
             continue;
         };
-        claim(&path, cp.clone(), ctx);
+        claim(&path, ("directories", i), ctx);
         plan.directories.push(DirPlan {
             path,
-            mode: mode(d.mode, &format!("{cp}.mode"), ctx),
-            user: owner_user(&d.user, &format!("{cp}.user"), ctx),
-            group: owner_group(&d.group, &format!("{cp}.group"), ctx),
+            mode: mode(d.mode, &format_args!("{cp}.mode"), ctx),
+            user: owner_user(&d.user, &format_args!("{cp}.user"), ctx),
+            group: owner_group(&d.group, &format_args!("{cp}.group"), ctx),
             overwrite: d.overwrite.unwrap_or(false),
         });
     }
     for (i, l) in st.links.iter().flatten().enumerate() {
-        let cp = format!("storage.links[{i}]");
+        let cp = format_args!("storage.links[{i}]");
         let Some(path) = node_path(&l.path, &cp, ctx) else {
             continue;
         };
-        claim(&path, cp.clone(), ctx);
+        claim(&path, ("links", i), ctx);
         let hard = l.hard.unwrap_or(false);
         let target = match l.target.as_deref() {
             None | Some("") => {
-                ctx.err(&format!("{cp}.target"), "link has no target");
+                ctx.err(format_args!("{cp}.target"), "link has no target");
                 continue;
             }
             Some(t) if hard => match check::abs_path(t) {
                 Ok(t) => t,
                 Err(e) => {
-                    ctx.err(&format!("{cp}.target"), format!("hard link target: {e}"));
+                    ctx.err(
+                        format_args!("{cp}.target"),
+                        format!("hard link target: {e}"),
+                    );
                     continue;
                 }
             },
@@ -348,23 +360,38 @@ fn storage(st: &ign::Storage, plan: &mut Plan, ctx: &mut Ctx) {
             path,
             target,
             hard,
-            user: owner_user(&l.user, &format!("{cp}.user"), ctx),
-            group: owner_group(&l.group, &format!("{cp}.group"), ctx),
+            user: owner_user(&l.user, &format_args!("{cp}.user"), ctx),
+            group: owner_group(&l.group, &format_args!("{cp}.group"), ctx),
             overwrite: l.overwrite.unwrap_or(false),
         });
     }
     // Ignition refuses nodes whose parent is a symlink the config creates.
-    let links: Vec<(String, String)> = plan
-        .links
-        .iter()
-        .filter(|l| !l.hard)
-        .map(|l| (l.path.clone(), nodes[&l.path].clone()))
-        .collect();
-    for (p, cfgpath) in &nodes {
-        for (lp, _) in &links {
-            if p.len() > lp.len() && p.starts_with(lp.as_str()) && p.as_bytes()[lp.len()] == b'/' {
+    // Symbolic link path → its positions in `plan.links` order (a path may
+    // repeat); each node looks up its own ancestors.
+    let mut symlinks: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (k, l) in plan.links.iter().filter(|l| !l.hard).enumerate() {
+        symlinks.entry(l.path.as_str()).or_default().push(k);
+    }
+    if !symlinks.is_empty() {
+        for (p, (s, j)) in &nodes {
+            // Every proper ancestor `lp` of `p`: `p` is `lp` + "/" + more.
+            let mut through: Vec<(usize, &str)> = p
+                .match_indices('/')
+                .filter(|(at, _)| *at > 0)
+                .flat_map(|(at, _)| {
+                    let lp = &p[..at];
+                    symlinks
+                        .get(lp)
+                        .into_iter()
+                        .flatten()
+                        .map(move |k| (*k, lp))
+                })
+                .collect();
+            // Report in the links' order.
+            through.sort_by_key(|(k, _)| *k);
+            for (_, lp) in through {
                 ctx.err(
-                    &format!("{cfgpath}.path"),
+                    format_args!("storage.{s}[{j}].path"),
                     format!("path {p:?} goes through the symlink {lp:?} that this config creates"),
                 );
             }

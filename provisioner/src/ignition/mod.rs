@@ -56,7 +56,7 @@ pub fn from_config(
             }
         }
         if let Some(r) = &c.replace {
-            replace = convert::resource(r, "ignition.config.replace", true, &mut ctx);
+            replace = convert::resource(r, &"ignition.config.replace", true, &mut ctx);
         }
     }
     let mut report = ctx.report;
@@ -80,30 +80,43 @@ fn parse_typed(text: &str, locs: &LocationMap) -> Result<(ign::Config, Report), 
         report.push(Diagnostic::error(1, 1, None, "config is not a JSON object"));
         return Err(report);
     }
-    // Refuse unsupported sections loudly, whatever their contents.
-    for key in ["luks", "raid"] {
-        let p = format!("storage.{key}");
-        if locs.contains(&p) {
-            let (l, c) = locs.key_pos(&p);
+    let parsed = ignition_config::Config::parse_str(text);
+    // The checks below ask the location map about three paths, a pass over
+    // the text. Their answers are known without it when the config parsed
+    // (so it is valid JSON with a string `ignition.version`) and its text has
+    // none of: `luks`, `raid` (the only ways to name those keys), a literal
+    // `ignition.version` key (which could hide the real one), or a `\u`
+    // escape (which could spell any of them).
+    let known = parsed.is_ok()
+        && !["luks", "raid", "ignition.version", "\\u"]
+            .iter()
+            .any(|k| text.contains(k));
+    if !known {
+        locs.probe(&["storage.luks", "storage.raid", "ignition.version"]);
+        // Refuse unsupported sections loudly, whatever their contents.
+        for key in ["luks", "raid"] {
+            let p = format!("storage.{key}");
+            if locs.contains(&p) {
+                let (l, c) = locs.key_pos(&p);
+                report.push(Diagnostic::error(
+                    l,
+                    c,
+                    Some(p.clone()),
+                    format!("{p} is not supported by Basalt; remove it"),
+                ));
+            }
+        }
+        if !locs.contains("ignition.version") {
+            let (l, c) = locs.value_pos("ignition");
             report.push(Diagnostic::error(
                 l,
                 c,
-                Some(p.clone()),
-                format!("{p} is not supported by Basalt; remove it"),
+                Some("ignition.version".into()),
+                "ignition.version is missing",
             ));
+            return Err(report);
         }
     }
-    if !locs.contains("ignition.version") {
-        let (l, c) = locs.value_pos("ignition");
-        report.push(Diagnostic::error(
-            l,
-            c,
-            Some("ignition.version".into()),
-            "ignition.version is missing",
-        ));
-        return Err(report);
-    }
-    let parsed = ignition_config::Config::parse_str(text);
     let (cfg, warns) = match parsed {
         Ok(x) => x,
         Err(e) => {

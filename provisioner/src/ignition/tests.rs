@@ -365,6 +365,122 @@ fn unknown_keys_warn_with_position() {
     assert_eq!((w[1].line, w[1].col), (3, 2));
 }
 
+/// A big, pretty-printed config with problems far down: each is reported at
+/// the line and column where its value starts (the location map is built
+/// lazily, on the first error, from the whole text).
+#[test]
+fn errors_deep_in_a_big_config_have_exact_positions() {
+    let mut files = Vec::new();
+    for i in 0..3000 {
+        let path = match i {
+            2345 => "relative".to_string(),
+            2999 => "/big/7".to_string(),
+            _ => format!("/big/{i}"),
+        };
+        files.push(serde_json::json!({
+            "path": path,
+            "contents": {"source": format!("data:,{}", "\u{e9}".repeat(150))},
+            "mode": if i == 1500 { 0o17777 } else { 0o644 },
+        }));
+    }
+    let mut doc =
+        serde_json::json!({"ignition": {"version": "3.4.0"}, "storage": {"files": files}});
+    doc["storage"]["files"][2100]["bogus"] = serde_json::json!(true);
+    let text = serde_json::to_string_pretty(&doc).unwrap();
+    assert!(text.len() > 1 << 20, "{} bytes", text.len());
+    // (line, column) of the n-th occurrence of `needle`, columns in characters.
+    let pos = |needle: &str, n: usize| {
+        let at = text.match_indices(needle).nth(n).unwrap().0;
+        let before = &text[..at];
+        let line = before.matches('\n').count() + 1;
+        let col = before[before.rfind('\n').map_or(0, |x| x + 1)..]
+            .chars()
+            .count()
+            + 1;
+        (line, col)
+    };
+    let r = parse(&text).unwrap_err();
+    let found: Vec<(usize, usize, &str)> = r
+        .errors()
+        .map(|d| (d.line, d.col, d.path.as_deref().unwrap_or("")))
+        .collect();
+    let want_mode = pos("\"mode\": 8191", 0);
+    let want_rel = pos("\"relative\"", 0);
+    // The value of the second "/big/7" path (the first is file 7's).
+    let want_dup = pos("\"/big/7\"", 1);
+    assert_eq!(
+        found,
+        vec![
+            (want_mode.0, want_mode.1 + 8, "storage.files[1500].mode"),
+            (want_rel.0, want_rel.1, "storage.files[2345].path"),
+            (want_dup.0, want_dup.1, "storage.files[2999].path"),
+        ],
+        "{}",
+        r.render("big.ign")
+    );
+    // The unknown key deep inside is a warning at its key.
+    let w: Vec<_> = r.warnings().collect();
+    assert_eq!(w.len(), 1, "{}", r.render("big.ign"));
+    assert_eq!((w[0].line, w[0].col), pos("\"bogus\"", 0));
+    assert_eq!(w[0].path.as_deref(), Some("storage.files[2100].bogus"));
+}
+
+/// Keys the fast path must not miss: an escaped `luks`, and a literal
+/// top-level "ignition.version" key that hides the real version.
+#[test]
+fn escaped_and_dotted_keys_are_still_checked() {
+    let cases = [
+        (
+            r#"{"ignition": {"version": "3.4.0"}, "storage": {"\u006cuks": []}}"#,
+            "storage.luks is not supported",
+        ),
+        (
+            r#"{"ignition": {"version": "3.4.0"}, "storage": {"r\u0061id": []}}"#,
+            "storage.raid is not supported",
+        ),
+        (
+            r#"{"ignition": {"version": "3.4.0"}, "ignition.version": null}"#,
+            "ignition.version is missing",
+        ),
+    ];
+    for (text, want) in cases {
+        let r = parse(text).unwrap_err();
+        assert!(
+            r.errors().any(|d| d.message.contains(want)),
+            "{text}: {}",
+            r.render("t")
+        );
+    }
+}
+
+/// Nodes under symbolic links the config creates: one error per (node, link),
+/// in the links' order, nested links included.
+#[test]
+fn nodes_through_config_symlinks() {
+    let text = cfg(
+        "3.4.0",
+        r#""storage": {"links": [{"path": "/a/b", "target": "/x"}, {"path": "/a", "target": "/y"}, {"path": "/h", "target": "/a/b/c", "hard": true}], "files": [{"path": "/a/b/c"}, {"path": "/ab/c"}, {"path": "/h/x"}]}"#,
+    );
+    let r = parse(&text).unwrap_err();
+    let got: Vec<(String, String)> = r
+        .errors()
+        .map(|d| (d.path.clone().unwrap_or_default(), d.message.clone()))
+        .collect();
+    let m = |p: &str, l: &str| {
+        format!("path {p:?} goes through the symlink {l:?} that this config creates")
+    };
+    assert_eq!(
+        got,
+        vec![
+            ("storage.links[0].path".to_string(), m("/a/b", "/a")),
+            ("storage.files[0].path".to_string(), m("/a/b/c", "/a/b")),
+            ("storage.files[0].path".to_string(), m("/a/b/c", "/a")),
+        ],
+        "{}",
+        r.render("t")
+    );
+}
+
 /// (version, body, check)
 type Check = fn(&Plan);
 const POSITIVE: &[(&str, &str, Check)] = &[
