@@ -141,6 +141,10 @@ fn default_profile_builds_reproducibly_and_passes_oracles() {
         "usr/bin/basalt-update",
         "usr/share/basalt/update.pub",
         "usr/lib/systemd/system-preset/99-basalt-default.preset",
+        "usr/lib/udev/hwdb.bin",
+        "usr/lib/udev/hwdb.d/20-OUI.hwdb",
+        "usr/lib/udev/hwdb.d/20-pci-vendor-model.hwdb",
+        "usr/lib/udev/hwdb.d/20-usb-vendor-model.hwdb",
     ] {
         assert!(
             listing
@@ -150,6 +154,25 @@ fn default_profile_builds_reproducibly_and_passes_oracles() {
         );
     }
     assert!(listing.contains("usr/lib/modules/"), "no kernel modules");
+    // hwdb.bin compiled at build time: systemd's header (signature, then
+    // tool version and file size, little-endian) describes the whole file.
+    let hwdb = std::process::Command::new("tar")
+        .arg("-xOf")
+        .arg(out.join("basalt-qemu.tar"))
+        .arg("./usr/lib/udev/hwdb.bin")
+        .output()
+        .unwrap();
+    let bin = hwdb.stdout;
+    assert!(
+        bin.len() > 1 << 20 && bin.starts_with(b"KSLPHHRH"),
+        "hwdb.bin: {} bytes, {}",
+        bin.len(),
+        String::from_utf8_lossy(&hwdb.stderr)
+    );
+    assert_eq!(
+        u64::from_le_bytes(bin[16..24].try_into().unwrap()),
+        bin.len() as u64
+    );
 
     // Disk oracles.
     let (ok, text) = tool("sgdisk", &["-v", img.to_str().unwrap()]);

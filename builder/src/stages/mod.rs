@@ -3,6 +3,7 @@
 
 pub mod depmod_cache;
 pub mod fetch;
+pub mod hwdb;
 pub mod resolve;
 pub mod signing;
 pub mod timings;

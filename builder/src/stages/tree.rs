@@ -1,5 +1,5 @@
 //! Stage 3: the fetched packages assembled into the image's tree, with the
-//! kernel's module indexes regenerated.
+//! kernel's module indexes regenerated and udev's hwdb.bin compiled.
 
 use std::path::{Path, PathBuf};
 
@@ -86,6 +86,20 @@ pub fn build_tree(
             let r = super::depmod_cache::depmod(&mut tree, kver, depmod_cache)
                 .with_context(|| format!("indexing kernel modules of {kver}"))?;
             log::detail(&format!("depmod {kver}: {r:?}"));
+        }
+        Ok(())
+    })?;
+    // The depmod cache is <cache>/depmod; compiled hwdb.bin files sit beside
+    // it in <cache>/hwdb.
+    let hwdb_cache = depmod_cache.and_then(Path::parent).map(|c| c.join("hwdb"));
+    timings::stage("hwdb", || -> Result<()> {
+        match super::hwdb::compile(&mut tree, store, epoch, hwdb_cache.as_deref())
+            .context("compiling udev's hardware database")?
+        {
+            super::hwdb::Outcome::Skipped(why) => {
+                log::step(&format!("hwdb.bin not compiled: {why}"))
+            }
+            r => log::detail(&format!("hwdb: {r:?}")),
         }
         Ok(())
     })?;

@@ -11,8 +11,8 @@ pub enum GrubError {
     Config(String),
     #[error("tree: {path}: {why}")]
     Tree { path: String, why: String },
-    #[error("ELF {path}: {why}")]
-    Elf { path: String, why: String },
+    #[error(transparent)]
+    Exec(#[from] basalt_treeexec::ExecError),
     #[error("grub-mkimage for {platform} failed ({status}): {stderr}")]
     Mkimage {
         platform: String,

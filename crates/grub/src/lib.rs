@@ -11,15 +11,14 @@
 
 pub mod bios;
 pub mod config;
-pub mod elf;
 pub mod envfile;
 pub mod error;
 pub mod grubenv;
 pub mod mkimage;
 pub mod slots;
-pub mod treefs;
 
 use basalt_tree::Tree;
+use basalt_treeexec::treefs;
 
 pub use bios::{install_bios, plan_bios};
 pub use config::{GrubConfig, SlotBoot, grub_cfg, slot_cfg};

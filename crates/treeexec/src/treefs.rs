@@ -4,13 +4,13 @@
 
 use basalt_tree::{Entry, Kind, Tree, normalize, parent};
 
-use crate::error::{GrubError, Result};
+use crate::error::{ExecError, Result};
 
 /// Most symlinks followed while resolving one path (Linux uses 40).
 const MAX_SYMLINKS: usize = 40;
 
-fn tree_err(path: &str, why: impl Into<String>) -> GrubError {
-    GrubError::Tree {
+fn tree_err(path: &str, why: impl Into<String>) -> ExecError {
+    ExecError::Tree {
         path: path.to_string(),
         why: why.into(),
     }

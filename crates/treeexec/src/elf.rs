@@ -1,8 +1,9 @@
 //! Just enough ELF64 (little-endian) reading to run a program from the tree:
-//! the interpreter (`PT_INTERP`) and the needed libraries (`DT_NEEDED`).
-//! Offsets from the System V gABI (ELF-64 object file format).
+//! the interpreter (`PT_INTERP`), the needed libraries (`DT_NEEDED`) and the
+//! library search paths (`DT_RUNPATH`, `DT_RPATH`). Offsets and tags from
+//! the System V gABI (ELF-64 object file format).
 
-use crate::error::{GrubError, Result};
+use crate::error::{ExecError, Result};
 
 const ELF_MAGIC: &[u8; 4] = b"\x7fELF";
 const EI_CLASS: usize = 4;
@@ -21,6 +22,8 @@ const DYN_SIZE: usize = 16;
 const DT_NULL: u64 = 0;
 const DT_NEEDED: u64 = 1;
 const DT_STRTAB: u64 = 5;
+const DT_RPATH: u64 = 15;
+const DT_RUNPATH: u64 = 29;
 
 /// What a dynamic executable or library needs at load time.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -29,6 +32,10 @@ pub struct DynInfo {
     pub interp: Option<String>,
     /// `DT_NEEDED` sonames in file order.
     pub needed: Vec<String>,
+    /// `DT_RUNPATH`, as written (a `:`-separated list, may use `$ORIGIN`).
+    pub runpath: Option<String>,
+    /// `DT_RPATH`, as written (the deprecated form of `DT_RUNPATH`).
+    pub rpath: Option<String>,
 }
 
 struct Phdr {
@@ -38,8 +45,8 @@ struct Phdr {
     filesz: u64,
 }
 
-fn err(path: &str, why: impl Into<String>) -> GrubError {
-    GrubError::Elf {
+fn err(path: &str, why: impl Into<String>) -> ExecError {
+    ExecError::Elf {
         path: path.to_string(),
         why: why.into(),
     }
@@ -130,16 +137,19 @@ pub fn dyn_info(data: &[u8], path: &str) -> Result<DynInfo> {
     let dynbytes = slice(data, dynamic.offset, dynamic.filesz, path, "PT_DYNAMIC")?;
     let mut strtab_vaddr = None;
     let mut needed_offsets = Vec::new();
+    let (mut runpath, mut rpath) = (None, None);
     for d in dynbytes.chunks_exact(DYN_SIZE) {
         let (tag, val) = (u64_at(d, 0), u64_at(d, 8));
         match tag {
             DT_NULL => break,
             DT_NEEDED => needed_offsets.push(val),
             DT_STRTAB => strtab_vaddr = Some(val),
+            DT_RUNPATH => runpath = Some(val),
+            DT_RPATH => rpath = Some(val),
             _ => {}
         }
     }
-    if needed_offsets.is_empty() {
+    if needed_offsets.is_empty() && runpath.is_none() && rpath.is_none() {
         return Ok(info);
     }
     let strtab_vaddr = strtab_vaddr.ok_or_else(|| err(path, "DT_NEEDED without DT_STRTAB"))?;
@@ -150,12 +160,17 @@ pub fn dyn_info(data: &[u8], path: &str) -> Result<DynInfo> {
         })
         .ok_or_else(|| err(path, "DT_STRTAB is not inside a PT_LOAD segment"))?;
     let strtab_off = load.offset + (strtab_vaddr - load.vaddr);
-    for off in needed_offsets {
+    let string = |off: u64| -> Result<String> {
         let at = strtab_off
             .checked_add(off)
-            .ok_or_else(|| err(path, "DT_NEEDED offset overflows"))?;
-        info.needed.push(cstr(data, at, path)?);
+            .ok_or_else(|| err(path, "string table offset overflows"))?;
+        cstr(data, at, path)
+    };
+    for off in needed_offsets {
+        info.needed.push(string(off)?);
     }
+    info.runpath = runpath.map(string).transpose()?;
+    info.rpath = rpath.map(string).transpose()?;
     Ok(info)
 }
 
@@ -166,11 +181,25 @@ pub(crate) mod tests {
     /// Builds a minimal ELF64 with one PT_LOAD covering the file, an optional
     /// PT_INTERP and a PT_DYNAMIC listing `needed`.
     pub(crate) fn synth_elf(interp: Option<&str>, needed: &[&str]) -> Vec<u8> {
+        synth_elf_with(interp, needed, &[])
+    }
+
+    /// [`synth_elf`] plus extra dynamic string entries (`(tag, string)`),
+    /// e.g. `DT_RUNPATH`.
+    pub(crate) fn synth_elf_with(
+        interp: Option<&str>,
+        needed: &[&str],
+        extra: &[(u64, &str)],
+    ) -> Vec<u8> {
         const VBASE: u64 = 0x40_0000;
         let mut strtab = vec![0u8];
         let mut offs = Vec::new();
-        for n in needed {
-            offs.push(strtab.len() as u64);
+        let tagged = needed
+            .iter()
+            .map(|n| (DT_NEEDED, *n))
+            .chain(extra.iter().copied());
+        for (tag, n) in tagged {
+            offs.push((tag, strtab.len() as u64));
             strtab.extend_from_slice(n.as_bytes());
             strtab.push(0);
         }
@@ -183,8 +212,8 @@ pub(crate) mod tests {
         let str_off = interp_off + interp_bytes.len() as u64;
         let dyn_off = str_off + strtab.len() as u64;
         let mut dynamic = Vec::new();
-        for o in &offs {
-            dynamic.extend_from_slice(&DT_NEEDED.to_le_bytes());
+        for (tag, o) in &offs {
+            dynamic.extend_from_slice(&tag.to_le_bytes());
             dynamic.extend_from_slice(&o.to_le_bytes());
         }
         dynamic.extend_from_slice(&DT_STRTAB.to_le_bytes());
@@ -236,7 +265,23 @@ pub(crate) mod tests {
                 info.needed,
                 needed.iter().map(|s| s.to_string()).collect::<Vec<_>>()
             );
+            assert_eq!((info.runpath, info.rpath), (None, None));
         }
+        let f = synth_elf_with(
+            None,
+            &["libsystemd-shared-257.so"],
+            &[
+                (DT_RUNPATH, "/usr/lib/x86_64-linux-gnu/systemd"),
+                (DT_RPATH, "$ORIGIN/../lib"),
+            ],
+        );
+        let info = dyn_info(&f, "x").unwrap();
+        assert_eq!(info.needed, ["libsystemd-shared-257.so"]);
+        assert_eq!(
+            info.runpath.as_deref(),
+            Some("/usr/lib/x86_64-linux-gnu/systemd")
+        );
+        assert_eq!(info.rpath.as_deref(), Some("$ORIGIN/../lib"));
     }
 
     #[test]
