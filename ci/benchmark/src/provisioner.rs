@@ -110,28 +110,43 @@ pub fn bench(bench_apply: &Path, work: &Path) -> Result<Vec<Entry>> {
     }
     let m = m?;
     let mut entries = Vec::new();
-    for (prefix, name, target) in [
+    let apply_note = format!(
+        "median wall time of 5 complete applies including their syncfs; file system {fs}: {where_}"
+    );
+    let parse_note =
+        "median wall time of 10 validations (parse, checks, config paths to line:column)";
+    // The 20 ms parse target is tracked on the Ignition entry; the
+    // cloud-config figure (mostly YAML scanning in yaml-rust2) is reported
+    // for comparison, without a target.
+    for (prefix, name, target, what) in [
         (
             "apply ",
             "provisioner: apply 1000 files / 100 units / 50 users",
-            150.0,
+            Some(150.0),
+            apply_note.as_str(),
         ),
         (
             "parse+validate ",
             "provisioner: parse+validate 1 MiB config",
-            20.0,
+            Some(20.0),
+            parse_note,
+        ),
+        (
+            "parse+validate cloud-config ",
+            "provisioner: parse+validate 1 MiB cloud-config",
+            None,
+            parse_note,
         ),
     ] {
         let line = line_starting(&m.stdout, prefix)?;
         let (wall, cpu) =
             figures(line).with_context(|| format!("no wall/cpu figures in {line:?}"))?;
-        entries.push(
-            Entry::new(name, Some(wall), "ms")
-                .target(TargetOn::Value, target)
-                .note(format!(
-                    "median wall time of the complete apply including its syncfs; CPU {cpu:.1} ms; no baseline; file system {fs}: {where_}"
-                )),
-        );
+        let mut e = Entry::new(name, Some(wall), "ms")
+            .note(format!("{what}; CPU {cpu:.1} ms; no baseline"));
+        if let Some(t) = target {
+            e = e.target(TargetOn::Value, t);
+        }
+        entries.push(e);
     }
     Ok(entries)
 }
@@ -150,6 +165,10 @@ mod tests {
             (
                 "parse+validate 1000 KiB config: wall 9.0 ms, cpu 8.0 ms (target <= 20 ms)",
                 Some((9.0, 8.0)),
+            ),
+            (
+                "parse+validate cloud-config 1040 KiB: wall 7.5 ms, cpu 7.0 ms (for comparison)",
+                Some((7.5, 7.0)),
             ),
             ("apply: nothing", None),
             ("apply: wall x ms, cpu 1 ms", None),

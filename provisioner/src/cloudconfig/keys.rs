@@ -6,6 +6,7 @@ use crate::check;
 use crate::intent;
 use crate::plan::*;
 use base64::Engine;
+use std::collections::HashSet;
 use std::io::Read;
 
 /// The default user that top-level `ssh_authorized_keys` belong to.
@@ -125,6 +126,7 @@ fn users_list(v: &Node, ctx: &mut Ctx) -> Vec<UserPlan> {
         return Vec::new();
     };
     let mut out: Vec<UserPlan> = Vec::new();
+    let mut names: HashSet<String> = HashSet::new();
     for (i, it) in items.iter().enumerate() {
         let p = format!("users[{i}]");
         let Some(m) = ctx.map(it, &p) else { continue };
@@ -186,7 +188,7 @@ fn users_list(v: &Node, ctx: &mut Ctx) -> Vec<UserPlan> {
             ctx.err(it, &p, "user has no name");
             continue;
         }
-        if out.iter().any(|o| o.name == u.name) {
+        if !names.insert(u.name.clone()) {
             ctx.err(it, &p, format!("duplicate user {:?}", u.name));
             continue;
         }
@@ -238,6 +240,8 @@ fn write_files(v: &Node, plan: &mut Plan, ctx: &mut Ctx) {
     let Some(items) = ctx.seq(v, "write_files") else {
         return;
     };
+    // Paths already in the plan (from keys handled earlier, then these files).
+    let mut taken: HashSet<String> = plan.files.iter().map(|f| f.path.clone()).collect();
     for (i, it) in items.iter().enumerate() {
         let p = format!("write_files[{i}]");
         let Some(m) = ctx.map(it, &p) else { continue };
@@ -278,7 +282,7 @@ fn write_files(v: &Node, plan: &mut Plan, ctx: &mut Ctx) {
             ctx.err(it, &p, "write_files entry has no path");
             continue;
         };
-        if plan.files.iter().any(|f| f.path == path) {
+        if taken.contains(&path) {
             ctx.err(it, &join(&p, "path"), format!("duplicate path {path:?}"));
             continue;
         }
@@ -324,6 +328,7 @@ fn write_files(v: &Node, plan: &mut Plan, ctx: &mut Ctx) {
             }
         };
         let Some(bytes) = bytes else { continue };
+        taken.insert(path.clone());
         plan.files.push(FilePlan {
             path,
             contents: Some(Source::Inline(bytes)),

@@ -84,6 +84,16 @@ const NEGATIVE: &[(&str, &str, usize)] = &[
         4,
     ),
     (
+        "hostname: h1\nwrite_files:\n  - path: /etc/hostname\n",
+        "duplicate path \"/etc/hostname\"",
+        4,
+    ),
+    (
+        "write_files:\n  - path: /a\n    encoding: nope\n  - path: /a\n  - path: /b\n  - path: /b\n",
+        "duplicate path \"/b\"",
+        7,
+    ),
+    (
         "write_files:\n  - path: /a\n    owner: 'a b'\n",
         "must be \"user\" or \"user:group\"",
         4,
@@ -128,6 +138,11 @@ const NEGATIVE: &[(&str, &str, usize)] = &[
         "coreos:\n  units:\n    - name: a.service\n    - name: a.service\n",
         "duplicate unit",
         5,
+    ),
+    (
+        "coreos:\n  units:\n    - name: b.service\n    - name: a.service\n      mask: true\n    - name: b.service\n",
+        "duplicate unit \"b.service\"",
+        7,
     ),
     (
         "coreos:\n  units:\n    - name: e.network\n      enable: true\n",

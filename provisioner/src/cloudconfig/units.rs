@@ -5,6 +5,7 @@ use super::{Ctx, join};
 use crate::check;
 use crate::intent;
 use crate::plan::*;
+use std::collections::HashSet;
 
 const COMMANDS: &[&str] = &[
     "start",
@@ -21,6 +22,8 @@ pub(crate) fn units(v: &Node, plan: &mut Plan, ctx: &mut Ctx) {
         return;
     };
     let mut commands: Vec<(String, String)> = Vec::new();
+    // Unit names already in the plan (from keys handled earlier, then these units).
+    let mut taken: HashSet<String> = plan.units.iter().map(|u| u.name.clone()).collect();
     for (i, it) in items.iter().enumerate() {
         let p = format!("coreos.units[{i}]");
         let Some(m) = ctx.map(it, &p) else { continue };
@@ -137,7 +140,7 @@ pub(crate) fn units(v: &Node, plan: &mut Plan, ctx: &mut Ctx) {
             ctx.err(it, &p, "unit has no name");
             continue;
         };
-        if plan.units.iter().any(|u| u.name == name) {
+        if taken.contains(&name) {
             ctx.err(it, &p, format!("duplicate unit {name:?}"));
             continue;
         }
@@ -153,6 +156,7 @@ pub(crate) fn units(v: &Node, plan: &mut Plan, ctx: &mut Ctx) {
             }
         }
         unit.name = name.clone();
+        taken.insert(name.clone());
         if let Some(c) = command {
             commands.push((name, c));
         }
