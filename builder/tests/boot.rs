@@ -126,6 +126,18 @@ fn check_provisioned(g: &Guest, key: &Path, hostname: &str, ignition: bool, root
         !sh("echo $XDG_SESSION_ID").is_empty(),
         "the ssh login has no logind session (pam_systemd)"
     );
+    // The factory slot's record on the ESP names the image's version.
+    let version = built().manifest["version"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let status = sh("sudo basalt-update status");
+    assert!(
+        status
+            .lines()
+            .any(|l| l.starts_with("slot A") && l.contains(&format!("version {version},"))),
+        "basalt-update status does not name slot A's version {version}:\n{status}"
+    );
     assert_eq!(sh("systemctl is-active docker.service"), "active");
     assert!(
         !sh("docker info --format '{{.ServerVersion}}'").is_empty(),

@@ -6,7 +6,7 @@
 use std::fs::File;
 
 use anyhow::{Context, Result, bail};
-use basalt_grub::config::{initrd_path, slot_cfg_path};
+use basalt_grub::config::{initrd_path, slot_cfg_path, slot_record_path};
 use basalt_grub::{BootArtifacts, GrubConfig, SlotBoot};
 use basalt_tree::{Content, Entry, Tree};
 
@@ -15,6 +15,23 @@ use crate::profile::size::human;
 /// Slot B has no image until the first update; its entry names the slot
 /// only, and the slot state marks it unbootable.
 const EMPTY_SLOT_B: &str = "basalt.slot=b";
+
+/// What the factory image installs in slot A, recorded on the ESP in the
+/// update agent's format so that `basalt-update status` names its version.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct FactoryRecord {
+    pub name: String,
+    pub version: String,
+    pub root_hash: String,
+}
+
+impl FactoryRecord {
+    fn to_json(&self) -> Result<Vec<u8>> {
+        let mut b = serde_json::to_vec_pretty(self).context("serialising slot A's record")?;
+        b.push(b'\n');
+        Ok(b)
+    }
+}
 
 pub struct Boot {
     artifacts: BootArtifacts,
@@ -29,13 +46,14 @@ impl Boot {
         Ok(Boot { artifacts })
     }
 
-    /// Add GRUB's files, slot A's initrd and slot A's command line to the
+    /// Add GRUB's files, slot A's initrd, command line and record to the
     /// ESP tree (which already holds slot A's kernel).
     pub fn add_to_esp(
         &self,
         esp: &mut Tree,
         initrd: &[u8],
         cmdline_a: &str,
+        record_a: &FactoryRecord,
         epoch: i64,
     ) -> Result<()> {
         let slot_a = slot_cfg_path('A');
@@ -58,6 +76,10 @@ impl Boot {
         esp.insert_p(
             &initrd_path('A'),
             Entry::file(0o644, Content::from_bytes(initrd.to_vec())).at(epoch),
+        )?;
+        esp.insert_p(
+            &slot_record_path('A'),
+            Entry::file(0o644, Content::from_bytes(record_a.to_json()?)).at(epoch),
         )?;
         Ok(())
     }
@@ -84,5 +106,29 @@ impl Boot {
             sectors,
         )
         .context("installing GRUB for BIOS")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::FactoryRecord;
+
+    /// The record is the update agent's `SlotRecord` JSON: these three keys,
+    /// newline-terminated.
+    #[test]
+    fn factory_record_json() {
+        let r = FactoryRecord {
+            name: "basalt-qemu".into(),
+            version: "1.2.3".into(),
+            root_hash: "ab".repeat(32),
+        };
+        let b = r.to_json().unwrap();
+        assert_eq!(b.last(), Some(&b'\n'));
+        let v: serde_json::Value = serde_json::from_slice(&b).unwrap();
+        let obj = v.as_object().unwrap();
+        assert_eq!(obj.len(), 3);
+        assert_eq!(obj["name"], "basalt-qemu");
+        assert_eq!(obj["version"], "1.2.3");
+        assert_eq!(obj["root_hash"], "ab".repeat(32));
     }
 }

@@ -215,7 +215,19 @@ fn write_raw(
     let placeholder = cmdline(profile, &"0".repeat(64), usr_fs);
     let boot = super::boot::Boot::build(&built.tree, &placeholder)?;
     let mut esp_tree = parts.esp.clone();
-    boot.add_to_esp(&mut esp_tree, &initrd, &placeholder, epoch)?;
+    // Same length as the real record: only the hash differs.
+    let record = |root_hash: &str| super::boot::FactoryRecord {
+        name: profile.name.clone(),
+        version: profile.version.clone(),
+        root_hash: root_hash.to_string(),
+    };
+    boot.add_to_esp(
+        &mut esp_tree,
+        &initrd,
+        &placeholder,
+        &record(&"0".repeat(64)),
+        epoch,
+    )?;
     let esp_part = layout
         .partition(PART_ESP)
         .context("ESP missing from the layout")?;
@@ -261,7 +273,7 @@ fn write_raw(
     let root_hex = hex::encode(verity.root_hash);
     let line = cmdline(profile, &root_hex, usr_fs);
     let mut esp_tree = parts.esp.clone();
-    boot.add_to_esp(&mut esp_tree, &initrd, &line, epoch)?;
+    boot.add_to_esp(&mut esp_tree, &initrd, &line, &record(&root_hex), epoch)?;
     log::step("writing the ESP and the boot loader");
     basalt_fat::write_fat(&esp_tree, &esp_opts, &f, esp_part.offset())
         .context("writing the ESP")?;

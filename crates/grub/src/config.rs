@@ -36,6 +36,13 @@ pub fn slot_cfg_path(name: char) -> String {
     format!("{ESP_SLOT_DIR}/slot-{}.cfg", name.to_ascii_lowercase())
 }
 
+/// ESP path of slot `name`'s record (JSON: name, version, root_hash), which
+/// the builder writes for the factory slot and the update agent for every
+/// slot it installs.
+pub fn slot_record_path(name: char) -> String {
+    format!("{ESP_SLOT_DIR}/slot-{}.json", name.to_ascii_lowercase())
+}
+
 /// One bootable /usr slot.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SlotBoot {

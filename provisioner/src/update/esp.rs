@@ -10,7 +10,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use basalt_grub::config::{ESP_GRUBENV, ESP_SLOT_DIR, initrd_path, kernel_path, slot_cfg_path};
+use basalt_grub::config::{
+    ESP_GRUBENV, ESP_SLOT_DIR, initrd_path, kernel_path, slot_cfg_path, slot_record_path,
+};
 use serde::{Deserialize, Serialize};
 
 /// What is installed in a slot (written before the slot is staged).
@@ -66,10 +68,7 @@ impl Esp {
     }
 
     pub fn record(&self, s: char) -> PathBuf {
-        self.path(&format!(
-            "{ESP_SLOT_DIR}/slot-{}.json",
-            s.to_ascii_lowercase()
-        ))
+        self.path(&slot_record_path(s))
     }
 
     pub fn failure(&self) -> PathBuf {

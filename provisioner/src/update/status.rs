@@ -13,8 +13,8 @@ use super::esp::FailureRecord;
 pub struct SlotStatus {
     pub slot: char,
     pub partition: String,
-    /// From the slot record on the ESP (absent for the factory slot of an
-    /// image that never took an update).
+    /// From the slot record on the ESP (the builder writes slot A's; absent
+    /// for a slot that never held an image).
     pub name: Option<String>,
     pub version: Option<String>,
     pub booted: bool,
@@ -93,7 +93,7 @@ impl Status {
                 "slot {} ({}): version {}{}{}, {}, tries left {}\n",
                 s.slot,
                 s.partition,
-                s.version.as_deref().unwrap_or("unknown (factory)"),
+                s.version.as_deref().unwrap_or("unknown"),
                 if s.booted { ", booted" } else { "" },
                 if s.active { ", active" } else { "" },
                 if s.good { "good" } else { "not good" },
