@@ -99,10 +99,13 @@ pub fn check_header(bytes: &[u8]) -> Result<Header> {
     Ok(h)
 }
 
+/// hwdb source files: (file name, content), sorted by name.
+type Sources = Vec<(String, Vec<u8>)>;
+
 /// The `*.hwdb` files of `/usr/lib/udev/hwdb.d`, by name (sorted); None
 /// when the directory does not exist. A symlink to /dev/null masks a file,
 /// as systemd does; other names are not read by systemd-hwdb either.
-fn sources(tree: &Tree) -> Result<Option<Vec<(String, Vec<u8>)>>> {
+fn sources(tree: &Tree) -> Result<Option<Sources>> {
     let idx = tree.children_index();
     let Some(names) = idx.get(SOURCES) else {
         return Ok(None);
