@@ -178,7 +178,7 @@ pub fn apply(m: &Machine, payload: File, key: &VerifyingKey, opts: &ApplyOptions
         )?;
     }
 
-    // Step 3: stream the slot image, hashing it again (pipelined).
+    // Step 3: stream the slot image (pipelined; step 4 checks what landed).
     let started = std::time::Instant::now();
     let w = write::write_slot(p.section(Section::Slot), &disk, range.start, part_size)
         .with_context(|| format!("writing slot {target}"))?;
@@ -190,8 +190,12 @@ pub fn apply(m: &Machine, payload: File, key: &VerifyingKey, opts: &ApplyOptions
         w.bytes,
         w.bytes as f64 / (1u64 << 20) as f64 / secs.max(1e-9)
     );
-    if w.bytes != meta.slot.size || w.sha256 != meta.slot.sha256 {
-        bail!("the payload file changed while it was written; slot {target} is left unbootable");
+    if w.bytes != meta.slot.size {
+        bail!(
+            "the payload file changed while it was written ({} slot bytes, {} signed); slot {target} is left unbootable",
+            w.bytes,
+            meta.slot.size
+        );
     }
     stop(opts, Stage::SlotWritten)?;
 
@@ -206,7 +210,11 @@ pub fn apply(m: &Machine, payload: File, key: &VerifyingKey, opts: &ApplyOptions
         range.start + meta.verity.hash_offset,
         &root,
     )
-    .with_context(|| format!("verifying slot {target} after writing it (dm-verity read-back)"))?;
+    .with_context(|| {
+        format!(
+            "verifying slot {target} after writing it (dm-verity read-back; the payload file may have changed since it was verified); slot {target} is left unbootable"
+        )
+    })?;
     stop(opts, Stage::SlotVerified)?;
 
     // Step 5: the ESP.

@@ -1,10 +1,13 @@
 //! The slot write: the slot image streamed from the (already verified)
-//! payload into the target partition through a three-stage pipeline —
-//! a reader thread, a hasher thread (the SHA-256 is taken again, since the
-//! payload file is not locked against changes after its verification) and
-//! the writer on the calling thread — with a small pool of large buffers
-//! passed between them, so reading, hashing and writing overlap instead of
-//! adding up. One `fdatasync` at the end.
+//! payload into the target partition through a two-stage pipeline — a
+//! reader thread and the writer on the calling thread — with a small pool of
+//! large buffers passed between them, so reading and writing overlap instead
+//! of adding up. One `fdatasync` at the end.
+//!
+//! The bytes are not hashed again on the way: the agent's next step reads
+//! the written slot back and checks every data and hash block against the
+//! signed verity root hash, which is what boots, so a payload file changed
+//! after its verification is caught there (and the slot is never staged).
 
 use std::fs::File;
 use std::io::Read;
@@ -12,20 +15,19 @@ use std::os::unix::fs::FileExt;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
 use anyhow::{Context, Result, bail};
-use sha2::{Digest, Sha256};
 
-/// Size of one buffer: large, a multiple of the 4096-byte block, so each
-/// write is a few big sequential requests.
-pub const CHUNK: usize = 8 << 20;
-/// Buffers in flight (one being read, one hashed, one written, one spare).
-const BUFFERS: usize = 4;
+/// Size of one buffer: a multiple of the 4096-byte block, and small enough
+/// that the buffers in flight stay in the CPU cache between the read's copy
+/// and the write's (measured on the 258 MiB ci/bench slot: 1 MiB buffers
+/// write at about twice the rate of 2 or 8 MiB ones, and above 256 KiB).
+pub const CHUNK: usize = 1 << 20;
+/// Buffers in flight (one being read, one written, one spare).
+const BUFFERS: usize = 3;
 
 /// What [`write_slot`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Written {
     pub bytes: u64,
-    /// Hex SHA-256 of the bytes written.
-    pub sha256: String,
 }
 
 /// A filled buffer and how many of its bytes are valid.
@@ -59,21 +61,9 @@ fn read_stage(mut src: impl Read, free: Receiver<Vec<u8>>, out: SyncSender<Fille
     Ok(())
 }
 
-/// Hashes each buffer and passes it on; returns the digest at the end.
-fn hash_stage(inp: Receiver<Filled>, out: SyncSender<Filled>) -> String {
-    let mut h = Sha256::new();
-    for f in inp {
-        h.update(&f.buf[..f.len]);
-        if out.send(f).is_err() {
-            break;
-        }
-    }
-    hex::encode(h.finalize())
-}
-
 /// Streams `src` (at most `max` bytes) into `disk` from byte `start`, then
-/// syncs the data. The caller compares [`Written::sha256`] with the signed
-/// value before trusting the slot.
+/// syncs the data. The caller checks the written slot against the signed
+/// verity root hash before trusting it.
 pub fn write_slot(src: impl Read + Send, disk: &File, start: u64, max: u64) -> Result<Written> {
     let (free_tx, free_rx) = sync_channel::<Vec<u8>>(BUFFERS);
     for _ in 0..BUFFERS {
@@ -82,14 +72,12 @@ pub fn write_slot(src: impl Read + Send, disk: &File, start: u64, max: u64) -> R
             .context("filling the buffer pool")?;
     }
     let (read_tx, read_rx) = sync_channel::<Filled>(BUFFERS);
-    let (hash_tx, hash_rx) = sync_channel::<Filled>(BUFFERS);
     std::thread::scope(|s| -> Result<Written> {
         let reader = s.spawn(move || read_stage(src, free_rx, read_tx));
-        let hasher = s.spawn(move || hash_stage(read_rx, hash_tx));
         let mut at = start;
         let mut written = 0u64;
         let res = (|| -> Result<()> {
-            for f in hash_rx.iter() {
+            for f in read_rx.iter() {
                 let n = u64::try_from(f.len).context("buffer length")?;
                 if written + n > max {
                     bail!("the slot image is larger than the {max} bytes of the partition");
@@ -104,21 +92,15 @@ pub fn write_slot(src: impl Read + Send, disk: &File, start: u64, max: u64) -> R
             Ok(())
         })();
         // Unblock the other stages whatever happened here.
-        drop(hash_rx);
+        drop(read_rx);
         drop(free_tx);
         let read_res = reader
             .join()
             .map_err(|_| anyhow::anyhow!("the slot reader thread panicked"))?;
-        let sha256 = hasher
-            .join()
-            .map_err(|_| anyhow::anyhow!("the slot hasher thread panicked"))?;
         res?;
         read_res?;
         disk.sync_data().context("syncing the slot")?;
-        Ok(Written {
-            bytes: written,
-            sha256,
-        })
+        Ok(Written { bytes: written })
     })
 }
 
@@ -138,7 +120,7 @@ mod tests {
     }
 
     #[test]
-    fn writes_hashes_and_bounds() {
+    fn writes_and_bounds() {
         // (length, partition room, expect success)
         let cases = [
             (0usize, 4096u64, true),
@@ -158,7 +140,6 @@ mod tests {
             }
             let w = r.unwrap();
             assert_eq!(w.bytes, len as u64);
-            assert_eq!(w.sha256, hex::encode(Sha256::digest(&data)));
             let mut back = vec![0u8; len];
             f.read_exact_at(&mut back, start).unwrap();
             assert!(back == data, "len {len}: bytes differ");
