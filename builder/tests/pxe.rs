@@ -190,7 +190,12 @@ fn pxe_direct_kernel_boot_with_ignition() {
     .to_string();
     let mut g = pxe_common::boot(&dir, &["--config", cfg.to_str().unwrap()], &work, "direct");
     let t = g
-        .wait_console("basalt-init: provisioned from fw_cfg:", CONSOLE_TIMEOUT)
+        .wait_console_unless(
+            "basalt-init: provisioned from fw_cfg:",
+            1,
+            pxe_common::FATAL,
+            CONSOLE_TIMEOUT,
+        )
         .unwrap_or_else(|e| panic!("{e}"));
     eprintln!("pxe tests: direct: provisioned after {t:.0?}");
     let t = g
@@ -258,11 +263,16 @@ fn pxe_network_boot_tftp_ipxe_http_config() {
     std::fs::write(tftp.join("basalt-qemu.ipxe"), s).unwrap();
     let mut g = pxe_common::boot(&tftp, &["--pxe-tftp"], &work, "network");
     let t = g
-        .wait_console("Linux version", CONSOLE_TIMEOUT)
+        .wait_console_unless("Linux version", 1, pxe_common::FATAL, CONSOLE_TIMEOUT)
         .unwrap_or_else(|e| panic!("{e}"));
     eprintln!("pxe tests: network: kernel (fetched over TFTP by iPXE) after {t:.0?}");
     let t = g
-        .wait_console(&format!("provisioned from cmdline:{url}"), CONSOLE_TIMEOUT)
+        .wait_console_unless(
+            &format!("provisioned from cmdline:{url}"),
+            1,
+            pxe_common::FATAL,
+            CONSOLE_TIMEOUT,
+        )
         .unwrap_or_else(|e| panic!("{e}"));
     eprintln!("pxe tests: network: provisioned over HTTP after {t:.0?}");
     let seen = server.seen();
