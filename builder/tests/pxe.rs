@@ -5,10 +5,11 @@
 //!   image's /usr root hash; the initrd is the disk initramfs followed by
 //!   a newc archive holding usr.img, byte-identical to the disk's slot A
 //!   (filesystem + hash area).
-//! - BASALT_PXE_TESTS=1 in addition (opt in: not yet seen passing): (a) a direct kernel boot (`basalt
-//!   boot --pxe`) with an Ignition config through fw_cfg, checked over ssh:
-//!   / is a tmpfs, /usr a dm-verity device over a loop device with the
-//!   command line's root hash, the config applied; (b) a real network boot:
+//! - BASALT_PXE_TESTS=1 in addition (opt in: two boots): (a) a direct
+//!   kernel boot (`basalt boot --pxe`) with an Ignition config through
+//!   fw_cfg, checked over ssh: / is a tmpfs, /usr a dm-verity device
+//!   over a loop device with the command line's root hash, the config
+//!   applied; (b) a real network boot:
 //!   QEMU's TFTP serves the artifacts, the virtio-net iPXE ROM runs the
 //!   script, and /init fetches the config over HTTP from a server on the
 //!   host's loopback (10.0.2.2 in the guest), up to "provisioned from".
