@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 
 use cloud::RootFs;
 use common::configs;
-use common::guest::{keypair, tail};
+use common::guest::{Guest, keypair, tail};
 use common::image::{built, copy_image};
 
 /// From QEMU's start to the initramfs' "provisioned from" line (TCG, BIOS).
@@ -174,7 +174,7 @@ struct Booted {
     host: String,
     text: String,
     img: PathBuf,
-    vm: cloud::CloudVm,
+    vm: Guest,
 }
 
 fn boot(r: &Run<'_>, datasource: &str, kind: Kind, source: &str) -> Booted {
@@ -198,12 +198,12 @@ fn boot(r: &Run<'_>, datasource: &str, kind: Kind, source: &str) -> Booted {
     );
     let line = format!("basalt-init: provisioned from {source}\n");
     let t = vm
-        .wait_console(&line, FATAL, PROVISION_TIMEOUT)
+        .wait_console_unless(&line, 1, FATAL, PROVISION_TIMEOUT)
         .unwrap_or_else(|e| panic!("{tag}: {e}"));
     eprintln!("datasource tests: {tag}: provisioned from {source} after {t:.1?}");
     // The first-boot stamp is written after that line; /init switches
     // root only once it is on disk.
-    vm.wait_console(SWITCHING_ROOT, FATAL, PROVISION_TIMEOUT)
+    vm.wait_console_unless(SWITCHING_ROOT, 1, FATAL, PROVISION_TIMEOUT)
         .unwrap_or_else(|e| panic!("{tag}: {e}"));
     Booted {
         tag,

@@ -5,10 +5,11 @@
 //!   image's /usr root hash; the initrd is the disk initramfs followed by
 //!   a newc archive holding usr.img, byte-identical to the disk's slot A
 //!   (filesystem + hash area).
-//! - BASALT_PXE_TESTS=1 in addition (opt in: not yet seen passing): (a) a direct kernel boot (`basalt
-//!   boot --pxe`) with an Ignition config through fw_cfg, checked over ssh:
-//!   / is a tmpfs, /usr a dm-verity device over a loop device with the
-//!   command line's root hash, the config applied; (b) a real network boot:
+//! - BASALT_PXE_TESTS=1 in addition (opt in: two boots): (a) a direct
+//!   kernel boot (`basalt boot --pxe`) with an Ignition config through
+//!   fw_cfg, checked over ssh: / is a tmpfs, /usr a dm-verity device
+//!   over a loop device with the command line's root hash, the config
+//!   applied; (b) a real network boot:
 //!   QEMU's TFTP serves the artifacts, the virtio-net iPXE ROM runs the
 //!   script, and /init fetches the config over HTTP from a server on the
 //!   host's loopback (10.0.2.2 in the guest), up to "provisioned from".
@@ -190,7 +191,12 @@ fn pxe_direct_kernel_boot_with_ignition() {
     .to_string();
     let mut g = pxe_common::boot(&dir, &["--config", cfg.to_str().unwrap()], &work, "direct");
     let t = g
-        .wait_console("basalt-init: provisioned from fw_cfg:", CONSOLE_TIMEOUT)
+        .wait_console_unless(
+            "basalt-init: provisioned from fw_cfg:",
+            1,
+            pxe_common::FATAL,
+            CONSOLE_TIMEOUT,
+        )
         .unwrap_or_else(|e| panic!("{e}"));
     eprintln!("pxe tests: direct: provisioned after {t:.0?}");
     let t = g
@@ -258,11 +264,16 @@ fn pxe_network_boot_tftp_ipxe_http_config() {
     std::fs::write(tftp.join("basalt-qemu.ipxe"), s).unwrap();
     let mut g = pxe_common::boot(&tftp, &["--pxe-tftp"], &work, "network");
     let t = g
-        .wait_console("Linux version", CONSOLE_TIMEOUT)
+        .wait_console_unless("Linux version", 1, pxe_common::FATAL, CONSOLE_TIMEOUT)
         .unwrap_or_else(|e| panic!("{e}"));
     eprintln!("pxe tests: network: kernel (fetched over TFTP by iPXE) after {t:.0?}");
     let t = g
-        .wait_console(&format!("provisioned from cmdline:{url}"), CONSOLE_TIMEOUT)
+        .wait_console_unless(
+            &format!("provisioned from cmdline:{url}"),
+            1,
+            pxe_common::FATAL,
+            CONSOLE_TIMEOUT,
+        )
         .unwrap_or_else(|e| panic!("{e}"));
     eprintln!("pxe tests: network: provisioned over HTTP after {t:.0?}");
     let seen = server.seen();

@@ -1,21 +1,17 @@
-//! Helpers for the datasource and toolbox suites: a guest under
-//! `basalt boot` with any extra arguments (a `--datasource`), waits on its
-//! console and on ssh, and the ROOT filesystem read offline after the VM is
+//! Helpers for the datasource and toolbox suites: a BIOS guest under
+//! `basalt boot` with any extra arguments (a `--datasource`; driven by
+//! common/guest.rs), and the ROOT filesystem read offline after the VM is
 //! stopped (journal replayed by e2fsck, files pulled out with debugfs), so
 //! a test can stop at the initramfs line "provisioned from" instead of
 //! booting to sshd.
 
 #![allow(dead_code)]
 
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::{Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output};
 
-use crate::common::guest::tail;
-
-/// One VM at a time in this test binary (TCG on a small machine).
-static ONE_VM: Mutex<()> = Mutex::new(());
+use crate::common::guest::{self, Guest};
 
 /// Whether `tool` is on PATH.
 pub fn have(tool: &str) -> bool {
@@ -37,210 +33,22 @@ pub fn tools_present(suite: &str, tools: &[(&str, &str)]) -> bool {
     true
 }
 
-pub struct CloudVm {
-    child: Child,
-    pub port: u16,
-    pub console: PathBuf,
-    pub stderr: PathBuf,
-    pub started: Instant,
-    _turn: MutexGuard<'static, ()>,
-    _machine_turn: std::fs::File,
-}
-
-/// One VM at a time across this target dir's test binaries too (an
-/// exclusive flock on a file in CARGO_TARGET_TMPDIR, held while the VM runs).
-fn machine_turn() -> std::fs::File {
-    let path = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cloud-vm.lock");
-    let f = std::fs::File::create(&path).expect("creating the VM lock file");
-    f.lock().expect("locking the VM lock file");
-    f
-}
-
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind(("127.0.0.1", 0)).expect("binding a free port");
-    l.local_addr().expect("local addr").port()
-}
-
-/// `basalt boot IMAGE --firmware bios` plus `extra` (e.g. `--datasource
-/// ec2 --config FILE`), console and stderr in `work/<tag>.*`.
-pub fn boot(image: &Path, extra: &[&std::ffi::OsStr], work: &Path, tag: &str) -> CloudVm {
-    let turn = ONE_VM.lock().unwrap_or_else(|p| p.into_inner());
-    let machine = machine_turn();
-    let console = work.join(format!("{tag}.console.log"));
-    let stderr = work.join(format!("{tag}.stderr"));
-    let port = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_basalt"))
-        .arg("boot")
-        .arg(image)
-        .args(["--firmware", "bios", "--memory", "2048", "--cpus", "2"])
-        .arg("--ssh-port")
-        .arg(port.to_string())
-        .arg("--console-log")
-        .arg(&console)
-        .args(extra)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&stderr).expect("creating the stderr file"))
-        .spawn()
-        .expect("starting basalt boot");
-    eprintln!("{tag}: ssh port {port}, console {}", console.display());
-    CloudVm {
-        child,
-        port,
-        console,
-        stderr,
-        started: Instant::now(),
-        _turn: turn,
-        _machine_turn: machine,
-    }
-}
-
-impl CloudVm {
-    pub fn console_text(&self) -> String {
-        String::from_utf8_lossy(&std::fs::read(&self.console).unwrap_or_default()).replace('\r', "")
-    }
-
-    pub fn stderr_text(&self) -> String {
-        std::fs::read_to_string(&self.stderr).unwrap_or_default()
-    }
-
-    fn exited(&mut self) -> Option<String> {
-        match self.child.try_wait() {
-            Ok(Some(st)) => Some(format!("basalt boot exited ({st}): {}", self.stderr_text())),
-            _ => None,
-        }
-    }
-
-    /// Waits until the console holds `needle`; the error carries the
-    /// console tail. Fails early on a line in `fatal` (e.g. an /init error).
-    pub fn wait_console(
-        &mut self,
-        needle: &str,
-        fatal: &[&str],
-        timeout: Duration,
-    ) -> Result<Duration, String> {
-        let start = Instant::now();
-        loop {
-            let text = self.console_text();
-            if text.contains(needle) {
-                return Ok(self.started.elapsed());
-            }
-            if let Some(bad) = fatal.iter().find(|f| text.contains(**f)) {
-                return Err(format!(
-                    "waiting for {needle:?}: the console shows {bad:?}\nconsole tail:\n{}",
-                    tail(&text, 3000)
-                ));
-            }
-            if let Some(why) = self.exited() {
-                return Err(format!(
-                    "waiting for {needle:?}: {why}\nconsole tail:\n{}",
-                    tail(&text, 3000)
-                ));
-            }
-            if start.elapsed() > timeout {
-                return Err(format!(
-                    "{needle:?} not on the console within {timeout:?}\nstderr:\n{}\nconsole tail:\n{}",
-                    self.stderr_text(),
-                    tail(&text, 3000)
-                ));
-            }
-            std::thread::sleep(Duration::from_millis(250));
-        }
-    }
-
-    fn ssh_raw(&self, key: &Path, script: &str, connect_timeout: u32) -> Output {
-        Command::new("ssh")
-            .args(["-p", &self.port.to_string(), "-i"])
-            .arg(key)
-            .args([
-                "-o",
-                "StrictHostKeyChecking=no",
-                "-o",
-                "UserKnownHostsFile=/dev/null",
-                "-o",
-                "IdentitiesOnly=yes",
-                "-o",
-                "BatchMode=yes",
-                "-o",
-                "LogLevel=ERROR",
-                "-o",
-                &format!("ConnectTimeout={connect_timeout}"),
-                "core@127.0.0.1",
-                "--",
-                script,
-            ])
-            .stdin(Stdio::null())
-            .output()
-            .expect("running ssh")
-    }
-
-    /// Waits until `true` runs over ssh as `core` with `key`.
-    pub fn wait_ssh(&mut self, key: &Path, timeout: Duration) -> Result<Duration, String> {
-        let start = Instant::now();
-        loop {
-            let out = self.ssh_raw(key, "true", 20);
-            if out.status.success() {
-                return Ok(self.started.elapsed());
-            }
-            if let Some(why) = self.exited() {
-                return Err(format!(
-                    "waiting for ssh: {why}\nconsole tail:\n{}",
-                    tail(&self.console_text(), 3000)
-                ));
-            }
-            if start.elapsed() > timeout {
-                return Err(format!(
-                    "no ssh login within {timeout:?} (last: {})\nconsole tail:\n{}",
-                    String::from_utf8_lossy(&out.stderr).trim(),
-                    tail(&self.console_text(), 3000)
-                ));
-            }
-            std::thread::sleep(Duration::from_secs(2));
-        }
-    }
-
-    /// Runs `script` over ssh; returns (success, stdout, stderr).
-    pub fn ssh(&self, key: &Path, script: &str) -> (bool, String, String) {
-        let out = self.ssh_raw(key, script, 30);
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stdout).trim().to_string(),
-            String::from_utf8_lossy(&out.stderr).trim().to_string(),
-        )
-    }
-
-    /// Runs `script` over ssh and returns its stdout; panics if it fails.
-    pub fn must(&self, key: &Path, script: &str) -> String {
-        let (ok, out, err) = self.ssh(key, script);
-        assert!(
-            ok,
-            "guest command failed: {script}\nstdout: {out}\nstderr: {err}"
-        );
-        out
-    }
-
-    /// Stops the VM (killing `basalt boot` makes the kernel SIGTERM its
-    /// QEMU) and waits until QEMU has let go of the port and the image.
-    pub fn stop(mut self) {
-        self.kill_and_reap();
-    }
-
-    fn kill_and_reap(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline
-            && std::net::TcpListener::bind(("127.0.0.1", self.port)).is_err()
-        {
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
-}
-
-impl Drop for CloudVm {
-    fn drop(&mut self) {
-        self.kill_and_reap();
-    }
+/// `basalt boot IMAGE --firmware bios --memory 2048 --cpus 2` plus `extra`
+/// (e.g. `--datasource ec2 --config FILE`), console and stderr in
+/// `work/<tag>.*`.
+pub fn boot(image: &Path, extra: &[&OsStr], work: &Path, tag: &str) -> Guest {
+    let mut args = guest::args(&[
+        OsStr::new("boot"),
+        image.as_os_str(),
+        OsStr::new("--firmware"),
+        OsStr::new("bios"),
+        OsStr::new("--memory"),
+        OsStr::new("2048"),
+        OsStr::new("--cpus"),
+        OsStr::new("2"),
+    ]);
+    args.extend(guest::args(extra));
+    guest::start(&args, work, tag)
 }
 
 /// The ROOT filesystem of a stopped guest's disk, copied out of the image

@@ -1,6 +1,12 @@
 //! A guest run by `basalt boot` (the real CLI, no terminal: console in a log
-//! file), with bounded waits on its console and on ssh.
+//! file), with bounded waits on its console and on ssh. Every QEMU suite
+//! drives its guests through this one type: `boot` for a disk image under
+//! a firmware, `start` for any other `basalt boot` command line (a
+//! datasource, `--pxe`), `start_unlocked` for the tests that need two
+//! machines at once.
 
+use std::ffi::{OsStr, OsString};
+use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Mutex, MutexGuard};
@@ -10,59 +16,97 @@ use std::time::{Duration, Instant};
 /// the timeouts below assume the VM has the machine to itself.
 static ONE_VM: Mutex<()> = Mutex::new(());
 
+/// The right to run a VM: the process-wide mutex (tests of one binary run
+/// in parallel threads) and an exclusive flock on a file in
+/// CARGO_TARGET_TMPDIR (other test binaries of this target dir).
+pub struct VmTurn {
+    _file: File,
+    _turn: MutexGuard<'static, ()>,
+}
+
+/// Waits for the VM turn; held until the returned value is dropped.
+pub fn vm_turn() -> VmTurn {
+    let turn = ONE_VM.lock().unwrap_or_else(|p| p.into_inner());
+    let path = Path::new(env!("CARGO_TARGET_TMPDIR")).join("vm.lock");
+    let file = File::create(&path).expect("creating the VM lock file");
+    file.lock().expect("locking the VM lock file");
+    VmTurn {
+        _file: file,
+        _turn: turn,
+    }
+}
+
 pub struct Guest {
-    child: Child,
+    child: Option<Child>,
     pub port: u16,
     pub console: PathBuf,
     pub stderr: PathBuf,
     pub started: Instant,
-    _turn: MutexGuard<'static, ()>,
+    pub tag: String,
+    _turn: Option<VmTurn>,
 }
 
-/// Boots `image` with `basalt boot --snapshot`-less (the copy is the test's
-/// own) under `firmware`, with `config` through fw_cfg.
+/// Boots `image` (the test's own copy) under `firmware`, with `config`
+/// through fw_cfg.
 pub fn boot(image: &Path, firmware: &str, config: Option<&Path>, work: &Path, tag: &str) -> Guest {
-    let turn = ONE_VM.lock().unwrap_or_else(|p| p.into_inner());
+    let mut args: Vec<OsString> = vec!["boot".into(), image.into()];
+    for a in ["--firmware", firmware, "--memory", "2048", "--cpus", "2"] {
+        args.push(a.into());
+    }
+    if let Some(c) = config {
+        args.push("--config".into());
+        args.push(c.into());
+    }
+    start(&args, work, tag)
+}
+
+/// Runs `basalt ARGS --ssh-port PORT --console-log work/<tag>.console.log`
+/// (stderr in work/<tag>.stderr) once it is this test's turn to run a VM.
+pub fn start(args: &[OsString], work: &Path, tag: &str) -> Guest {
+    let turn = vm_turn();
+    let mut g = start_unlocked(args, work, tag);
+    g._turn = Some(turn);
+    g
+}
+
+/// `start` without the VM turn, for a test that runs several machines at
+/// once and serialises itself.
+pub fn start_unlocked(args: &[OsString], work: &Path, tag: &str) -> Guest {
     let console = work.join(format!("{tag}.console.log"));
     let stderr = work.join(format!("{tag}.stderr"));
     let port = free_port();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_basalt"));
-    cmd.arg("boot")
-        .arg(image)
-        .args([
-            "--firmware",
-            firmware,
-            "--ssh-port",
-            &port.to_string(),
-            "--memory",
-            "2048",
-            "--cpus",
-            "2",
-        ])
+    let err = File::create(&stderr).expect("creating the stderr file");
+    let child = Command::new(env!("CARGO_BIN_EXE_basalt"))
+        .args(args)
+        .arg("--ssh-port")
+        .arg(port.to_string())
         .arg("--console-log")
-        .arg(&console);
-    if let Some(c) = config {
-        cmd.arg("--config").arg(c);
-    }
-    let err = std::fs::File::create(&stderr).expect("creating the stderr file");
-    let child = cmd
+        .arg(&console)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(err)
         .spawn()
         .expect("starting basalt boot");
+    let line: Vec<_> = args.iter().map(|a| a.to_string_lossy()).collect();
     eprintln!(
-        "boot tests: {tag}: {firmware} boot, ssh port {port}, console {}",
+        "{tag}: basalt {}, ssh port {port}, console {}",
+        line.join(" "),
         console.display()
     );
     Guest {
-        child,
+        child: Some(child),
         port,
         console,
         stderr,
         started: Instant::now(),
-        _turn: turn,
+        tag: tag.to_string(),
+        _turn: None,
     }
+}
+
+/// `[a, b, ...]` as owned arguments for `start`.
+pub fn args<S: AsRef<OsStr>>(list: &[S]) -> Vec<OsString> {
+    list.iter().map(|a| a.as_ref().to_os_string()).collect()
 }
 
 fn free_port() -> u16 {
@@ -82,25 +126,42 @@ pub fn tail(text: &str, n: usize) -> String {
 }
 
 impl Guest {
+    /// The console so far, without the serial line's carriage returns.
     pub fn console_text(&self) -> String {
-        String::from_utf8_lossy(&std::fs::read(&self.console).unwrap_or_default()).into_owned()
+        String::from_utf8_lossy(&std::fs::read(&self.console).unwrap_or_default()).replace('\r', "")
+    }
+
+    /// What `basalt boot` wrote to stderr so far.
+    pub fn stderr_text(&self) -> String {
+        std::fs::read_to_string(&self.stderr).unwrap_or_default()
     }
 
     fn exited(&mut self) -> Option<String> {
-        match self.child.try_wait() {
-            Ok(Some(st)) => Some(format!(
-                "basalt boot exited ({st}): {}",
-                std::fs::read_to_string(&self.stderr).unwrap_or_default()
-            )),
+        let child = self.child.as_mut()?;
+        match child.try_wait() {
+            Ok(Some(st)) => Some(format!("basalt boot exited ({st}): {}", self.stderr_text())),
             _ => None,
         }
     }
 
-    /// Waits until the console holds `needle` at least `count` times.
+    /// Waits until the console holds `needle` at least `count` times;
+    /// returns the time since QEMU started.
     pub fn wait_console(
         &mut self,
         needle: &str,
         count: usize,
+        timeout: Duration,
+    ) -> Result<Duration, String> {
+        self.wait_console_unless(needle, count, &[], timeout)
+    }
+
+    /// `wait_console`, failing early once the console shows one of `fatal`
+    /// (e.g. an /init error) without the needle.
+    pub fn wait_console_unless(
+        &mut self,
+        needle: &str,
+        count: usize,
+        fatal: &[&str],
         timeout: Duration,
     ) -> Result<Duration, String> {
         let start = Instant::now();
@@ -109,15 +170,25 @@ impl Guest {
             if text.matches(needle).count() >= count {
                 return Ok(self.started.elapsed());
             }
+            if let Some(bad) = fatal.iter().find(|f| text.contains(**f)) {
+                return Err(format!(
+                    "{}: waiting for {needle:?}: the console shows {bad:?}\nconsole tail:\n{}",
+                    self.tag,
+                    tail(&text, 3000)
+                ));
+            }
             if let Some(why) = self.exited() {
                 return Err(format!(
-                    "waiting for {needle:?}: {why}\nconsole tail:\n{}",
+                    "{}: waiting for {needle:?}: {why}\nconsole tail:\n{}",
+                    self.tag,
                     tail(&text, 3000)
                 ));
             }
             if start.elapsed() > timeout {
                 return Err(format!(
-                    "{needle:?} not on the console within {timeout:?}\nconsole tail:\n{}",
+                    "{}: {needle:?} (x{count}) not on the console within {timeout:?}\nstderr:\n{}\nconsole tail:\n{}",
+                    self.tag,
+                    self.stderr_text(),
                     tail(&text, 3000)
                 ));
             }
@@ -139,13 +210,15 @@ impl Guest {
             let last = String::from_utf8_lossy(&out.stderr).into_owned();
             if let Some(why) = self.exited() {
                 return Err(format!(
-                    "waiting for ssh: {why}\nconsole tail:\n{}",
+                    "{}: waiting for ssh: {why}\nconsole tail:\n{}",
+                    self.tag,
                     tail(&self.console_text(), 3000)
                 ));
             }
             if start.elapsed() > timeout {
                 return Err(format!(
-                    "no ssh login within {timeout:?} (last: {})\nconsole tail:\n{}",
+                    "{}: no ssh login within {timeout:?} (last: {})\nconsole tail:\n{}",
+                    self.tag,
                     last.trim(),
                     tail(&self.console_text(), 3000)
                 ));
@@ -195,7 +268,8 @@ impl Guest {
         let (ok, out, err) = self.ssh(key, script);
         assert!(
             ok,
-            "guest command failed: {script}\nstdout: {out}\nstderr: {err}"
+            "{}: guest command failed: {script}\nstdout: {out}\nstderr: {err}",
+            self.tag
         );
         out
     }
@@ -203,14 +277,19 @@ impl Guest {
     /// Stops the VM: killing `basalt boot` makes the kernel SIGTERM its QEMU
     /// (parent-death signal), which we then wait out.
     pub fn stop(mut self) {
-        self.kill_and_reap();
+        self.kill();
     }
 
-    fn kill_and_reap(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+    /// Kills the VM now (a power cut for the guest) and waits until QEMU
+    /// has let go of the port and the image; does nothing the second time.
+    pub fn kill(&mut self) {
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        let _ = child.kill();
+        let _ = child.wait();
         // QEMU releases the image and the port once it has handled SIGTERM.
-        let deadline = Instant::now() + Duration::from_secs(20);
+        let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline
             && std::net::TcpListener::bind(("127.0.0.1", self.port)).is_err()
         {
@@ -221,7 +300,7 @@ impl Guest {
 
 impl Drop for Guest {
     fn drop(&mut self) {
-        self.kill_and_reap();
+        self.kill();
     }
 }
 

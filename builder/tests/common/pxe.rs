@@ -1,20 +1,20 @@
 //! Helpers of the PXE tests (builder/tests/pxe.rs): the `--format pxe`
 //! build from the same profile, lock and epoch as the shared default image,
-//! a diskless guest under `basalt boot --pxe`, and a one-file HTTP server
-//! on the host's loopback (reached from the guest at 10.0.2.2).
-//! (common/guest.rs's `Guest` boots disk images only; this is its
-//! diskless twin.)
+//! a diskless guest under `basalt boot --pxe` (driven by common/guest.rs),
+//! and a one-file HTTP server on the host's loopback (reached from the
+//! guest at 10.0.2.2).
 
 #![allow(dead_code)]
 
+use std::ffi::OsStr;
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::common::guest::tail;
+use crate::common::guest::{self, Guest};
 use crate::common::image;
 
 /// The pxe artifacts of the default profile, built once per test binary
@@ -55,179 +55,15 @@ pub fn built() -> PathBuf {
     out
 }
 
-/// One diskless VM at a time (TCG is slow enough).
-static ONE_VM: Mutex<()> = Mutex::new(());
+/// `/init` gave up: no point waiting for anything after this.
+pub const FATAL: &[&str] = &["basalt-init: FATAL"];
 
-/// A guest run by `basalt boot --pxe` (console in a log file).
-pub struct PxeGuest {
-    child: Child,
-    pub port: u16,
-    pub console: PathBuf,
-    pub stderr: PathBuf,
-    pub started: Instant,
-    _turn: std::sync::MutexGuard<'static, ()>,
-}
-
-fn free_port() -> u16 {
-    let l = TcpListener::bind(("127.0.0.1", 0)).expect("binding a free port");
-    l.local_addr().expect("local addr").port()
-}
-
-/// `basalt boot --pxe dir [extra args]` with the console in `work/tag.console.log`.
-pub fn boot(dir: &Path, extra: &[&str], work: &Path, tag: &str) -> PxeGuest {
-    let turn = ONE_VM.lock().unwrap_or_else(|p| p.into_inner());
-    let console = work.join(format!("{tag}.console.log"));
-    let stderr = work.join(format!("{tag}.stderr"));
-    let port = free_port();
-    let err = std::fs::File::create(&stderr).expect("creating the stderr file");
-    let child = Command::new(env!("CARGO_BIN_EXE_basalt"))
-        .arg("boot")
-        .arg("--pxe")
-        .arg(dir)
-        .args(["--ssh-port", &port.to_string(), "--cpus", "2"])
-        .arg("--console-log")
-        .arg(&console)
-        .args(extra)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(err)
-        .spawn()
-        .expect("starting basalt boot --pxe");
-    eprintln!(
-        "pxe tests: {tag}: ssh port {port}, console {}",
-        console.display()
-    );
-    PxeGuest {
-        child,
-        port,
-        console,
-        stderr,
-        started: Instant::now(),
-        _turn: turn,
-    }
-}
-
-impl PxeGuest {
-    pub fn console_text(&self) -> String {
-        String::from_utf8_lossy(&std::fs::read(&self.console).unwrap_or_default()).into_owned()
-    }
-
-    fn exited(&mut self) -> Option<String> {
-        match self.child.try_wait() {
-            Ok(Some(st)) => Some(format!(
-                "basalt boot exited ({st}): {}",
-                std::fs::read_to_string(&self.stderr).unwrap_or_default()
-            )),
-            _ => None,
-        }
-    }
-
-    /// Waits until the console holds `needle`; fails early on `fatal`.
-    pub fn wait_console(&mut self, needle: &str, timeout: Duration) -> Result<Duration, String> {
-        let start = Instant::now();
-        loop {
-            let text = self.console_text();
-            if text.contains(needle) {
-                return Ok(self.started.elapsed());
-            }
-            if text.contains("basalt-init: FATAL") {
-                return Err(format!(
-                    "/init failed while waiting for {needle:?}:\n{}",
-                    tail(&text, 3000)
-                ));
-            }
-            if let Some(why) = self.exited() {
-                return Err(format!(
-                    "waiting for {needle:?}: {why}\nconsole tail:\n{}",
-                    tail(&text, 3000)
-                ));
-            }
-            if start.elapsed() > timeout {
-                return Err(format!(
-                    "{needle:?} not on the console within {timeout:?}\nconsole tail:\n{}",
-                    tail(&text, 3000)
-                ));
-            }
-            std::thread::sleep(Duration::from_millis(500));
-        }
-    }
-
-    fn ssh_out(&self, key: &Path, script: &str) -> std::process::Output {
-        Command::new("ssh")
-            .args(["-p", &self.port.to_string(), "-i"])
-            .arg(key)
-            .args([
-                "-o",
-                "StrictHostKeyChecking=no",
-                "-o",
-                "UserKnownHostsFile=/dev/null",
-                "-o",
-                "IdentitiesOnly=yes",
-                "-o",
-                "BatchMode=yes",
-                "-o",
-                "LogLevel=ERROR",
-                "-o",
-                "ConnectTimeout=20",
-                "core@127.0.0.1",
-                "--",
-                script,
-            ])
-            .stdin(Stdio::null())
-            .output()
-            .expect("running ssh")
-    }
-
-    pub fn wait_ssh(&mut self, key: &Path, timeout: Duration) -> Result<Duration, String> {
-        let start = Instant::now();
-        loop {
-            let out = self.ssh_out(key, "true");
-            if out.status.success() {
-                return Ok(self.started.elapsed());
-            }
-            if let Some(why) = self.exited() {
-                return Err(format!(
-                    "waiting for ssh: {why}\nconsole tail:\n{}",
-                    tail(&self.console_text(), 3000)
-                ));
-            }
-            if start.elapsed() > timeout {
-                return Err(format!(
-                    "no ssh login within {timeout:?} ({})\nconsole tail:\n{}",
-                    String::from_utf8_lossy(&out.stderr).trim(),
-                    tail(&self.console_text(), 3000)
-                ));
-            }
-            std::thread::sleep(Duration::from_secs(3));
-        }
-    }
-
-    /// Runs `script` over ssh and returns its stdout; panics if it fails.
-    pub fn must(&self, key: &Path, script: &str) -> String {
-        let out = self.ssh_out(key, script);
-        assert!(
-            out.status.success(),
-            "guest command failed: {script}\nstdout: {}\nstderr: {}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
-    }
-
-    fn kill_and_reap(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline && TcpListener::bind(("127.0.0.1", self.port)).is_err() {
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
-}
-
-impl Drop for PxeGuest {
-    fn drop(&mut self) {
-        self.kill_and_reap();
-    }
+/// A diskless guest: `basalt boot --pxe dir --cpus 2 [extra args]`.
+pub fn boot(dir: &Path, extra: &[&str], work: &Path, tag: &str) -> Guest {
+    let mut args = guest::args(&[OsStr::new("boot"), OsStr::new("--pxe"), dir.as_os_str()]);
+    args.extend(guest::args(&["--cpus", "2"]));
+    args.extend(guest::args(extra));
+    guest::start(&args, work, tag)
 }
 
 /// A tiny HTTP/1.0 server on 127.0.0.1 that answers GET `path` with

@@ -2,13 +2,14 @@
 //! update server, a plain file server for bad payloads, guests that may run
 //! side by side (the etcd-lock test boots two), and payload surgery.
 
+use std::ffi::OsStr;
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::common::guest::tail;
+use crate::common::guest::{self, Guest, tail};
 use crate::common::image::EPOCH;
 
 /// The `<name>-<version>.update` payload in a build's output directory.
@@ -173,19 +174,12 @@ pub fn file_server(dir: &Path) -> u16 {
     port
 }
 
-fn free_port() -> u16 {
-    let l = TcpListener::bind(("127.0.0.1", 0)).expect("binding a free port");
-    l.local_addr().expect("local addr").port()
-}
-
-/// A guest under `basalt boot` that, unlike common::guest, does not take the
-/// one-VM-at-a-time lock (the etcd-lock test runs two); the tests serialise
-/// themselves. Killing it is a power cut for the guest.
+/// A guest under `basalt boot` that, unlike common::guest::boot, does not
+/// take the one-VM-at-a-time turn (the etcd-lock test runs two); the tests
+/// serialise themselves. Killing it is a power cut for the guest. Failures
+/// panic with the console tail.
 pub struct Vm {
-    child: Option<Child>,
-    pub port: u16,
-    pub console: PathBuf,
-    stderr: PathBuf,
+    guest: Guest,
     pub tag: String,
 }
 
@@ -196,55 +190,33 @@ pub const SWITCH_MARKER: &str = "basalt-init: switching root";
 
 impl Vm {
     pub fn boot(image: &Path, config: &Path, work: &Path, tag: &str, memory_mib: u32) -> Vm {
-        let console = work.join(format!("{tag}.console.log"));
-        let stderr = work.join(format!("{tag}.stderr"));
-        let port = free_port();
-        let err = std::fs::File::create(&stderr).expect("creating the stderr file");
-        let child = Command::new(env!("CARGO_BIN_EXE_basalt"))
-            .arg("boot")
-            .arg(image)
-            .args(["--firmware", "bios", "--ssh-port", &port.to_string()])
-            .args(["--memory", &memory_mib.to_string(), "--cpus", "2"])
-            .arg("--console-log")
-            .arg(&console)
-            .arg("--config")
-            .arg(config)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(err)
-            .spawn()
-            .expect("starting basalt boot");
-        eprintln!(
-            "update tests: {tag}: booting, ssh port {port}, console {}",
-            console.display()
-        );
+        let memory = memory_mib.to_string();
+        let args = guest::args(&[
+            OsStr::new("boot"),
+            image.as_os_str(),
+            OsStr::new("--firmware"),
+            OsStr::new("bios"),
+            OsStr::new("--memory"),
+            OsStr::new(&memory),
+            OsStr::new("--cpus"),
+            OsStr::new("2"),
+            OsStr::new("--config"),
+            config.as_os_str(),
+        ]);
+        let guest = guest::start_unlocked(&args, work, tag);
         Vm {
-            child: Some(child),
-            port,
-            console,
-            stderr,
-            tag: tag.to_string(),
+            tag: guest.tag.clone(),
+            guest,
         }
     }
 
     pub fn console_text(&self) -> String {
-        String::from_utf8_lossy(&std::fs::read(&self.console).unwrap_or_default()).into_owned()
+        self.guest.console_text()
     }
 
     /// How many times the initramfs handed over to systemd so far.
     pub fn boots(&self) -> usize {
         self.console_text().matches(SWITCH_MARKER).count()
-    }
-
-    fn exited(&mut self) -> Option<String> {
-        let c = self.child.as_mut()?;
-        match c.try_wait() {
-            Ok(Some(st)) => Some(format!(
-                "basalt boot exited ({st}): {}",
-                std::fs::read_to_string(&self.stderr).unwrap_or_default()
-            )),
-            _ => None,
-        }
     }
 
     pub fn fail(&self, why: &str) -> ! {
@@ -257,47 +229,9 @@ impl Vm {
 
     /// Waits until the console holds `needle` at least `count` times.
     pub fn wait_console(&mut self, needle: &str, count: usize, timeout: Duration) {
-        let start = Instant::now();
-        loop {
-            if self.console_text().matches(needle).count() >= count {
-                return;
-            }
-            if let Some(why) = self.exited() {
-                self.fail(&format!("waiting for {needle:?} x{count}: {why}"));
-            }
-            if start.elapsed() > timeout {
-                self.fail(&format!(
-                    "{needle:?} x{count} not on the console in {timeout:?}"
-                ));
-            }
-            std::thread::sleep(Duration::from_millis(500));
+        if let Err(e) = self.guest.wait_console(needle, count, timeout) {
+            panic!("{e}");
         }
-    }
-
-    fn ssh_raw(&self, key: &Path, script: &str, connect_timeout: u32) -> Output {
-        Command::new("ssh")
-            .args(["-p", &self.port.to_string(), "-i"])
-            .arg(key)
-            .args([
-                "-o",
-                "StrictHostKeyChecking=no",
-                "-o",
-                "UserKnownHostsFile=/dev/null",
-                "-o",
-                "IdentitiesOnly=yes",
-                "-o",
-                "BatchMode=yes",
-                "-o",
-                "LogLevel=ERROR",
-                "-o",
-                &format!("ConnectTimeout={connect_timeout}"),
-                "core@127.0.0.1",
-                "--",
-                script,
-            ])
-            .stdin(Stdio::null())
-            .output()
-            .expect("running ssh")
     }
 
     /// Waits for an ssh login on boot number `boot` (1-based: the console
@@ -305,21 +239,11 @@ impl Vm {
     pub fn wait_up(&mut self, key: &Path, boot: usize) -> Duration {
         let start = Instant::now();
         self.wait_console(SWITCH_MARKER, boot, BOOT_TIMEOUT);
-        loop {
-            let out = self.ssh_raw(key, "true", 20);
-            if out.status.success() {
-                break;
-            }
-            if let Some(why) = self.exited() {
-                self.fail(&format!("waiting for ssh: {why}"));
-            }
-            if start.elapsed() > BOOT_TIMEOUT {
-                self.fail(&format!(
-                    "no ssh login in {BOOT_TIMEOUT:?}: {}",
-                    String::from_utf8_lossy(&out.stderr).trim()
-                ));
-            }
-            std::thread::sleep(Duration::from_secs(3));
+        if let Err(e) = self
+            .guest
+            .wait_ssh(key, BOOT_TIMEOUT.saturating_sub(start.elapsed()))
+        {
+            panic!("{e}");
         }
         let took = start.elapsed();
         eprintln!(
@@ -331,12 +255,7 @@ impl Vm {
 
     /// Runs `script`; returns (success, stdout, stderr).
     pub fn ssh(&self, key: &Path, script: &str) -> (bool, String, String) {
-        let out = self.ssh_raw(key, script, 30);
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stdout).trim().to_string(),
-            String::from_utf8_lossy(&out.stderr).trim().to_string(),
-        )
+        self.guest.ssh(key, script)
     }
 
     /// Runs `script` and returns stdout; fails the test if it fails.
@@ -370,21 +289,8 @@ impl Vm {
     /// Kills QEMU (through `basalt boot`): the guest loses power with
     /// whatever it had not written to the virtual disk.
     pub fn power_cut(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline && TcpListener::bind(("127.0.0.1", self.port)).is_err() {
-            std::thread::sleep(Duration::from_millis(200));
-        }
+        self.guest.kill();
         eprintln!("update tests: {}: power cut", self.tag);
-    }
-}
-
-impl Drop for Vm {
-    fn drop(&mut self) {
-        self.power_cut();
     }
 }
 
