@@ -39,7 +39,14 @@ fn embedded_default_loads() {
     assert_eq!(p.disk.esp, 1 << 30);
     assert_eq!(p.os_release["ID"], "basalt");
     assert_eq!(p.os_release["PRETTY_NAME"], "Basalt 0.1.0 (Debian trixie)");
-    assert_eq!(p.overlays, vec![Location::Embedded("overlays/base".into())]);
+    // The parent's overlays first, then the QEMU profile's own.
+    assert_eq!(
+        p.overlays,
+        vec![
+            Location::Embedded("overlays/base".into()),
+            Location::Embedded("overlays/qemu".into())
+        ]
+    );
 }
 
 #[test]
