@@ -8,6 +8,7 @@ use std::fs::File;
 use anyhow::{Context, Result, bail};
 use basalt_grub::config::{initrd_path, slot_cfg_path, slot_record_path};
 use basalt_grub::{BootArtifacts, GrubConfig, SlotBoot};
+use basalt_payload::SlotRecord;
 use basalt_tree::{Content, Entry, Tree};
 
 use crate::profile::size::human;
@@ -16,21 +17,11 @@ use crate::profile::size::human;
 /// only, and the slot state marks it unbootable.
 const EMPTY_SLOT_B: &str = "basalt.slot=b";
 
-/// What the factory image installs in slot A, recorded on the ESP in the
-/// update agent's format so that `basalt-update status` names its version.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct FactoryRecord {
-    pub name: String,
-    pub version: String,
-    pub root_hash: String,
-}
-
-impl FactoryRecord {
-    fn to_json(&self) -> Result<Vec<u8>> {
-        let mut b = serde_json::to_vec_pretty(self).context("serialising slot A's record")?;
-        b.push(b'\n');
-        Ok(b)
-    }
+/// Slot A's record as JSON (newline-terminated), for the ESP.
+fn record_json(record: &SlotRecord) -> Result<Vec<u8>> {
+    let mut b = serde_json::to_vec_pretty(record).context("serialising slot A's record")?;
+    b.push(b'\n');
+    Ok(b)
 }
 
 pub struct Boot {
@@ -53,7 +44,7 @@ impl Boot {
         esp: &mut Tree,
         initrd: &[u8],
         cmdline_a: &str,
-        record_a: &FactoryRecord,
+        record_a: &SlotRecord,
         epoch: i64,
     ) -> Result<()> {
         let slot_a = slot_cfg_path('A');
@@ -79,7 +70,7 @@ impl Boot {
         )?;
         esp.insert_p(
             &slot_record_path('A'),
-            Entry::file(0o644, Content::from_bytes(record_a.to_json()?)).at(epoch),
+            Entry::file(0o644, Content::from_bytes(record_json(record_a)?)).at(epoch),
         )?;
         Ok(())
     }
@@ -111,24 +102,18 @@ impl Boot {
 
 #[cfg(test)]
 mod tests {
-    use super::FactoryRecord;
+    use super::{SlotRecord, record_json};
 
-    /// The record is the update agent's `SlotRecord` JSON: these three keys,
-    /// newline-terminated.
+    /// Newline-terminated JSON that reads back as the same record.
     #[test]
     fn factory_record_json() {
-        let r = FactoryRecord {
+        let r = SlotRecord {
             name: "basalt-qemu".into(),
             version: "1.2.3".into(),
             root_hash: "ab".repeat(32),
         };
-        let b = r.to_json().unwrap();
+        let b = record_json(&r).unwrap();
         assert_eq!(b.last(), Some(&b'\n'));
-        let v: serde_json::Value = serde_json::from_slice(&b).unwrap();
-        let obj = v.as_object().unwrap();
-        assert_eq!(obj.len(), 3);
-        assert_eq!(obj["name"], "basalt-qemu");
-        assert_eq!(obj["version"], "1.2.3");
-        assert_eq!(obj["root_hash"], "ab".repeat(32));
+        assert_eq!(serde_json::from_slice::<SlotRecord>(&b).unwrap(), r);
     }
 }

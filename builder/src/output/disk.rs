@@ -216,7 +216,7 @@ fn write_raw(
     let boot = super::boot::Boot::build(&built.tree, &placeholder)?;
     let mut esp_tree = parts.esp.clone();
     // Same length as the real record: only the hash differs.
-    let record = |root_hash: &str| super::boot::FactoryRecord {
+    let record = |root_hash: &str| basalt_payload::SlotRecord {
         name: profile.name.clone(),
         version: profile.version.clone(),
         root_hash: root_hash.to_string(),

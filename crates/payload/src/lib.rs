@@ -15,6 +15,7 @@ pub mod index;
 pub mod keys;
 mod meta;
 mod read;
+mod record;
 mod source;
 mod version;
 mod write;
@@ -25,6 +26,7 @@ pub use meta::{
     AGENT_ARGS, MAX_SALT, Metadata, SectionInfo, VerityInfo, check_cmdline, check_label,
 };
 pub use read::{Payload, Section, SectionReader};
+pub use record::SlotRecord;
 pub use source::Source;
 pub use version::compare_versions;
 pub use write::{PayloadInfo, write_payload};

@@ -13,15 +13,8 @@ use anyhow::{Context, Result};
 use basalt_grub::config::{
     ESP_GRUBENV, ESP_SLOT_DIR, initrd_path, kernel_path, slot_cfg_path, slot_record_path,
 };
+pub use basalt_payload::SlotRecord;
 use serde::{Deserialize, Serialize};
-
-/// What is installed in a slot (written before the slot is staged).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SlotRecord {
-    pub name: String,
-    pub version: String,
-    pub root_hash: String,
-}
 
 /// A trial boot that ran out of tries without being marked good.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
