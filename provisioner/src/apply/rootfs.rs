@@ -14,8 +14,8 @@
 //! drops the backups.
 
 use rustix::fs::{
-    AtFlags, FileType, Mode, OFlags, ResolveFlags, Stat, chmodat, chownat, fchmod, fchown, linkat,
-    mkdirat, openat, openat2, readlinkat, renameat, statat, symlinkat, syncfs, unlinkat,
+    AtFlags, FileType, Mode, OFlags, ResolveFlags, Stat, chmodat, chownat, fchmod, fchown, fstat,
+    linkat, mkdirat, openat, openat2, readlinkat, renameat, statat, symlinkat, syncfs, unlinkat,
 };
 use rustix::fs::{Gid, Uid};
 use rustix::io::Errno;
@@ -93,6 +93,10 @@ pub struct Root {
     /// directory resolve it once. Cleared whenever a node is moved aside or
     /// restored, the only operations that can change what a path names.
     dir_cache: RefCell<HashMap<String, Rc<OwnedFd>>>,
+    /// Directory paths that failed to resolve (ENOENT/ENOTDIR), so that a
+    /// thousand planned files under a directory not created yet cost one
+    /// lookup. Cleared whenever anything is created, moved or restored.
+    missing_dirs: RefCell<HashMap<String, Errno>>,
 }
 
 /// Beyond this many cached directory fds the cache starts over (fd limits).
@@ -109,6 +113,19 @@ pub fn split(path: &str) -> (&str, &str) {
 
 fn mode(m: u32) -> Mode {
     Mode::from_raw_mode(m)
+}
+
+/// Whether a node just created (without special mode bits) still needs a
+/// chown and a chmod to end up with `m`, `uid` and `gid`. Each is a
+/// journaled inode update, so they are skipped when they would change
+/// nothing (the umask left `m` intact, the owner is already right). The
+/// chown comes first: it may clear set-id bits the chmod then sets.
+fn fixups(st: &Stat, m: u32, uid: u32, gid: u32) -> (bool, bool) {
+    needs(st.st_mode & 0o7777, st.st_uid, st.st_gid, m, uid, gid)
+}
+
+fn needs(have_mode: u32, have_uid: u32, have_gid: u32, m: u32, uid: u32, gid: u32) -> (bool, bool) {
+    (have_uid != uid || have_gid != gid, have_mode != m & 0o7777)
 }
 
 fn ids(uid: u32, gid: u32) -> (Option<Uid>, Option<Gid>) {
@@ -133,25 +150,36 @@ impl Root {
             pending_idx: HashMap::new(),
             known_dirs: HashSet::new(),
             dir_cache: RefCell::new(HashMap::new()),
+            missing_dirs: RefCell::new(HashMap::new()),
         })
     }
 
     /// Open a directory inside the root, resolving symlinks as if chrooted.
-    /// Cached: see `dir_cache`; failures are not cached.
+    /// Cached: see `dir_cache`; of the failures, only "not there" ones are
+    /// remembered (`missing_dirs`) until the next change.
     fn dir(&self, path: &str) -> Result<Rc<OwnedFd>, FsError> {
         if let Some(fd) = self.dir_cache.borrow().get(path) {
             return Ok(Rc::clone(fd));
         }
-        let fd = Rc::new(
-            openat2(
-                &self.fd,
-                path,
-                OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
-                Mode::empty(),
-                ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
-            )
-            .map_err(fe("opening directory", path))?,
+        if let Some(e) = self.missing_dirs.borrow().get(path) {
+            return Err(fe("opening directory", path)(*e));
+        }
+        let opened = openat2(
+            &self.fd,
+            path,
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+            ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
         );
+        let fd = match opened {
+            Ok(fd) => Rc::new(fd),
+            Err(e) => {
+                if matches!(e, Errno::NOENT | Errno::NOTDIR) {
+                    self.missing_dirs.borrow_mut().insert(path.to_string(), e);
+                }
+                return Err(fe("opening directory", path)(e));
+            }
+        };
         let mut cache = self.dir_cache.borrow_mut();
         if cache.len() >= DIR_CACHE_MAX {
             cache.clear();
@@ -163,6 +191,12 @@ impl Root {
     /// Forget every cached directory (a path may now name something else).
     fn forget_dirs(&self) {
         self.dir_cache.borrow_mut().clear();
+        self.created();
+    }
+
+    /// Something was created: a path that did not resolve may now.
+    fn created(&self) {
+        self.missing_dirs.borrow_mut().clear();
     }
 
     fn pending(&self, path: &str) -> Option<&Pending> {
@@ -333,15 +367,22 @@ impl Root {
                 }
                 Err(e) => return Err(fe("stat", &cur)(e)),
             }
-            mkdirat(&d, comp, mode(m)).map_err(fe("creating directory", &cur))?;
+            mkdirat(&d, comp, mode(m & 0o777)).map_err(fe("creating directory", &cur))?;
+            self.created();
             self.undo.push(Undo::Created {
                 parent: parent.clone(),
                 name: comp.to_string(),
                 dir: true,
             });
-            chmodat(&d, comp, mode(m), AtFlags::empty()).map_err(fe("chmod", &cur))?;
-            let (u, g) = ids(uid, gid);
-            chownat(&d, comp, u, g, AtFlags::SYMLINK_NOFOLLOW).map_err(fe("chown", &cur))?;
+            let st = statat(&d, comp, AtFlags::SYMLINK_NOFOLLOW).map_err(fe("stat", &cur))?;
+            let (chown, chmod) = fixups(&st, m, uid, gid);
+            if chown {
+                let (u, g) = ids(uid, gid);
+                chownat(&d, comp, u, g, AtFlags::SYMLINK_NOFOLLOW).map_err(fe("chown", &cur))?;
+            }
+            if chmod {
+                chmodat(&d, comp, mode(m), AtFlags::empty()).map_err(fe("chmod", &cur))?;
+            }
             self.known_dirs.insert(cur.clone());
         }
         Ok(())
@@ -395,7 +436,7 @@ impl Root {
                 &d,
                 tmp.as_str(),
                 OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-                mode(0o600),
+                mode(m & 0o777),
             )
         };
         // A temp file left by an interrupted run is replaced.
@@ -409,9 +450,15 @@ impl Root {
         }
         .map_err(fe("creating temp file for", path))?;
         let res = (|| {
-            let (u, g) = ids(uid, gid);
-            fchown(&fd, u, g).map_err(fe("chown", path))?;
-            fchmod(&fd, mode(m)).map_err(fe("chmod", path))?;
+            let st = fstat(&fd).map_err(fe("stat", path))?;
+            let (chown, chmod) = fixups(&st, m, uid, gid);
+            if chown {
+                let (u, g) = ids(uid, gid);
+                fchown(&fd, u, g).map_err(fe("chown", path))?;
+            }
+            if chmod {
+                fchmod(&fd, mode(m)).map_err(fe("chmod", path))?;
+            }
             let mut f = std::fs::File::from(fd);
             f.write_all(data).map_err(|source| FsError {
                 op: "writing",
@@ -454,6 +501,7 @@ impl Root {
         )
         .map_err(fe("opening root", &rootp))?;
         syncfs(&rw).map_err(fe("syncing filesystem of", &rootp))?;
+        self.created();
         let pending = std::mem::take(&mut self.pending);
         self.pending_idx.clear();
         let mut iter = pending.into_iter();
@@ -494,6 +542,7 @@ impl Root {
         let d = self.dir(parent)?;
         let existed = self.backup(&d, parent, name)?;
         symlinkat(target, &d, name).map_err(fe("creating symlink", path))?;
+        self.created();
         if !existed {
             self.undo.push(Undo::Created {
                 parent: parent.to_string(),
@@ -519,6 +568,7 @@ impl Root {
         let d = self.dir(parent)?;
         let existed = self.backup(&d, parent, name)?;
         linkat(&td, tn, &d, name, AtFlags::empty()).map_err(fe("creating hard link", path))?;
+        self.created();
         if !existed {
             self.undo.push(Undo::Created {
                 parent: parent.to_string(),
@@ -665,53 +715,5 @@ fn remove_tree(d: &OwnedFd, name: &str) -> Result<(), Errno> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn symlinks_resolve_inside_root() {
-        let outside = tempfile::tempdir().unwrap();
-        let t = tempfile::tempdir().unwrap();
-        std::fs::create_dir(t.path().join("etc")).unwrap();
-        // An absolute symlink pointing at a real directory outside the root.
-        std::os::unix::fs::symlink(outside.path(), t.path().join("etc/evil")).unwrap();
-        std::os::unix::fs::symlink("../../../../..", t.path().join("etc/up")).unwrap();
-        let mut r = Root::open(t.path()).unwrap();
-        // Writing through them lands inside the root (or fails), never outside.
-        let _ = r.mkdir_p(
-            &format!("/etc/evil{}", outside.path().display()),
-            0o755,
-            0,
-            0,
-        );
-        let _ = r.write_file(
-            &format!("/etc/evil{}/x", outside.path().display()),
-            b"x",
-            0o644,
-            0,
-            0,
-        );
-        r.write_file("/etc/up/y", b"y", 0o644, 0, 0).unwrap();
-        r.commit().unwrap();
-        assert_eq!(std::fs::read_dir(outside.path()).unwrap().count(), 0);
-        assert_eq!(std::fs::read(t.path().join("y")).unwrap(), b"y");
-    }
-
-    #[test]
-    fn rollback_restores() {
-        let t = tempfile::tempdir().unwrap();
-        std::fs::write(t.path().join("a"), b"old").unwrap();
-        let mut r = Root::open(t.path()).unwrap();
-        r.write_file("/a", b"new", 0o600, 0, 0).unwrap();
-        r.mkdir_p("/d/e", 0o755, 0, 0).unwrap();
-        r.write_file("/d/e/f", b"f", 0o644, 0, 0).unwrap();
-        r.symlink("/l", "/a", 0, 0).unwrap();
-        r.rollback().unwrap();
-        assert_eq!(std::fs::read(t.path().join("a")).unwrap(), b"old");
-        let names: Vec<_> = std::fs::read_dir(t.path())
-            .unwrap()
-            .map(|e| e.unwrap().file_name())
-            .collect();
-        assert_eq!(names, vec![std::ffi::OsString::from("a")]);
-    }
-}
+#[path = "rootfs_tests.rs"]
+mod tests;
