@@ -120,7 +120,6 @@ pub struct PackageSet {
     pub lock_path: PathBuf,
     pub from_lock: bool,
     pub repo: Option<Repo>,
-    pub resolution: Option<Resolution>,
 }
 
 pub fn package_set(profile: &Profile, args: &ProfileArgs, cache: &Cache) -> Result<PackageSet> {
@@ -145,7 +144,6 @@ fn package_set_untimed(profile: &Profile, args: &ProfileArgs, cache: &Cache) -> 
             lock_path,
             from_lock: true,
             repo: None,
-            resolution: None,
         });
     }
     let repo = open_repo(profile, args, cache)?;
@@ -157,6 +155,5 @@ fn package_set_untimed(profile: &Profile, args: &ProfileArgs, cache: &Cache) -> 
         lock_path,
         from_lock: false,
         repo: Some(repo),
-        resolution: Some(res),
     })
 }

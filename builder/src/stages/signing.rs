@@ -12,7 +12,6 @@ use crate::log;
 
 pub struct Signer {
     pub key: SigningKey,
-    pub path: PathBuf,
     /// PEM of the public key, installed as /usr/share/basalt/update.pub.
     pub public_pem: String,
 }
@@ -52,9 +51,9 @@ pub fn signer(explicit: Option<PathBuf>) -> Result<Signer> {
     let key = crate::output::payload::load_signing_key(&path)?;
     let public_pem = basalt_payload::keys::verifying_key_to_pem(&key.verifying_key())
         .context("encoding the public key")?;
-    Ok(Signer {
-        key,
-        path,
-        public_pem,
-    })
+    log::detail(&format!(
+        "update payloads are signed with {}",
+        path.display()
+    ));
+    Ok(Signer { key, public_pem })
 }

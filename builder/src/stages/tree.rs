@@ -7,13 +7,12 @@ use anyhow::{Context, Result, bail};
 use basalt_tree::{ContentStore, Tree};
 
 use super::timings;
-use crate::assemble::{self, AssemblyConfig, AssemblyReport, Presets, SysGroup, SysUser};
+use crate::assemble::{self, AssemblyConfig, Presets, SysGroup, SysUser};
 use crate::log;
 use crate::profile::Profile;
 
 pub struct Assembled {
     pub tree: Tree,
-    pub report: AssemblyReport,
     /// Kernel versions found under /usr/lib/modules.
     pub kernels: Vec<String>,
 }
@@ -106,11 +105,13 @@ pub fn build_tree(
     add_machine_files(&mut tree, public_key_pem, epoch)?;
     tree.clamp_mtimes(epoch);
     timings::report_since_first("resolve+verify+unpack");
-    Ok(Assembled {
-        tree,
-        report,
-        kernels,
-    })
+    log::detail(&format!(
+        "unpacked {} packages: {} files replaced by a later package, {} postinst scripts not run",
+        report.package_files.len(),
+        report.conflicts.len(),
+        report.postinst_packages.len()
+    ));
+    Ok(Assembled { tree, kernels })
 }
 
 /// Basalt's own programs and the update public key, in /usr.
