@@ -268,3 +268,143 @@ fn byte_identical_to_ldconfig() {
     }
     assert!(!list.contains("libjunk"), "{list}");
 }
+
+/// Loads `dir` of the host shallowly: symlinks, and regular files whose
+/// names ldconfig considers (with content), plus the directory chain.
+fn load_shallow(t: &mut Tree, dir: &str) {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut names: Vec<String> = rd
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .collect();
+    names.sort();
+    for n in names {
+        let key = format!("{}/{n}", dir.trim_end_matches('/'));
+        let Ok(meta) = std::fs::symlink_metadata(&key) else {
+            continue;
+        };
+        if t.contains(&key) {
+            continue;
+        }
+        let e = if meta.file_type().is_symlink() {
+            Entry::symlink(std::fs::read_link(&key).unwrap().to_str().unwrap())
+        } else if meta.is_dir() {
+            Entry::dir(0o755)
+        } else if meta.is_file() && basalt_ldcache::scan::is_dso_name(&n) {
+            Entry::file(0o644, Content::from_bytes(std::fs::read(&key).unwrap()))
+        } else {
+            continue;
+        };
+        t.insert_p(&key, e).unwrap();
+    }
+}
+
+/// The host's whole configuration and library directories against the
+/// host's ldconfig (`ldconfig -X -C tmp`, no chroot). Slow-ish (reads every
+/// library of the host), so not in the default run:
+/// `cargo test -p basalt-ldcache --test oracle -- --ignored`.
+#[test]
+#[ignore]
+fn host_system_matches_ldconfig() {
+    let Some(ldconfig) = ldconfig() else {
+        eprintln!("SKIPPED: no ldconfig");
+        return;
+    };
+    if !is_root() {
+        eprintln!("SKIPPED: needs root");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let want_path = tmp.path().join("host.cache");
+    let st = Command::new(&ldconfig)
+        .arg("-X")
+        .arg("-C")
+        .arg(&want_path)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let want = std::fs::read(&want_path).unwrap();
+    let mut t = Tree::new();
+    t.insert("/", Entry::dir(0o755)).unwrap();
+    load_shallow(&mut t, "/");
+    let mut confs = vec![PathBuf::from("/etc/ld.so.conf")];
+    if let Ok(rd) = std::fs::read_dir("/etc/ld.so.conf.d") {
+        confs.extend(rd.map(|e| e.unwrap().path()));
+    }
+    for f in confs {
+        let bytes = std::fs::read(&f).unwrap_or_default();
+        t.insert_p(
+            f.to_str().unwrap(),
+            Entry::file(0o644, Content::from_bytes(bytes)),
+        )
+        .unwrap();
+    }
+    // Alternatives and other targets outside the library directories.
+    load_shallow(&mut t, "/etc/alternatives");
+    let dirs = basalt_ldcache::conf::directories(&t, "/etc/ld.so.conf").unwrap();
+    let mut all: Vec<String> = dirs.into_iter().map(|d| d.path).collect();
+    all.extend(
+        basalt_ldcache::scan::SYSTEM_DIRS
+            .iter()
+            .map(|s| s.to_string()),
+    );
+    for d in &all {
+        let canon = std::fs::canonicalize(d);
+        if let Ok(c) = canon {
+            load_shallow(&mut t, c.to_str().unwrap());
+        }
+    }
+    // Directories that links leave to (alternatives, llvm), each hop.
+    let links: Vec<PathBuf> = t
+        .iter()
+        .filter(|(_, e)| matches!(e.kind, basalt_tree::Kind::Symlink(_)))
+        .map(|(k, _)| PathBuf::from(k))
+        .collect();
+    for mut p in links {
+        for _ in 0..8 {
+            let Ok(target) = std::fs::read_link(&p) else {
+                break;
+            };
+            let next = p.parent().unwrap().join(target);
+            let Some(dir) = next.parent().and_then(|d| std::fs::canonicalize(d).ok()) else {
+                break;
+            };
+            load_shallow(&mut t, dir.to_str().unwrap());
+            p = dir.join(next.file_name().unwrap());
+        }
+    }
+    t.insert_p(
+        "/usr/sbin/ldconfig",
+        Entry::file(
+            0o755,
+            Content::from_bytes(std::fs::read(&ldconfig).unwrap()),
+        ),
+    )
+    .unwrap();
+    let generator = scan::generator(&t, &["/usr/sbin/ldconfig"])
+        .unwrap()
+        .unwrap();
+    let s = scan(&t, "/etc/ld.so.conf").unwrap();
+    let got = write_cache(&s.entries, &generator).unwrap();
+    let ours = tmp.path().join("ours.cache");
+    std::fs::write(&ours, &got).unwrap();
+    if got != want {
+        let a = listing(&ldconfig, &want_path);
+        let b = listing(&ldconfig, &ours);
+        let la: Vec<&str> = a.lines().collect();
+        let lb: Vec<&str> = b.lines().collect();
+        let only_a: Vec<_> = la.iter().filter(|l| !lb.contains(l)).collect();
+        let only_b: Vec<_> = lb.iter().filter(|l| !la.contains(l)).collect();
+        panic!(
+            "differ: {} vs {} bytes; only ldconfig: {only_a:#?}; only ours: {only_b:#?}",
+            want.len(),
+            got.len()
+        );
+    }
+    eprintln!(
+        "host cache: {} entries, {} bytes, identical",
+        s.entries.len(),
+        got.len()
+    );
+}
