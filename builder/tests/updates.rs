@@ -247,26 +247,39 @@ fn update_lifecycle() {
     );
     let threshold = p.payload_size + p.slot_size / 4;
     let deadline = Instant::now() + Duration::from_secs(900);
+    // One line: the unit's state, its main pid and that process's bytes
+    // written so far. An ssh failure (slow guest) is retried; only a unit
+    // that is no longer active fails the test.
+    let probe = "u=upd-poll; pid=$(systemctl show -p MainPID --value $u); \
+                 echo \"$(systemctl show -p ActiveState --value $u) $pid \
+                 $(sudo awk '/^wchar/{print $2}' /proc/$pid/io 2>/dev/null)\"";
+    let mut last = String::new();
     loop {
-        let (ok, out, _) = vm.ssh(
-            &key,
-            "pid=$(systemctl show -p MainPID --value upd-poll); [ \"$pid\" != 0 ] && sudo awk '/^wchar/{print $2}' /proc/$pid/io",
-        );
-        let written: u64 = out.trim().parse().unwrap_or(0);
-        if ok && written > threshold {
-            eprintln!("update tests: power cut after {written} bytes written by the agent");
-            break;
-        }
-        if !ok {
-            let log = vm
-                .ssh(&key, "sudo journalctl -u upd-poll --no-pager | tail -20")
-                .1;
-            vm.fail(&format!(
-                "the throttled poll is not running any more:\n{log}"
-            ));
+        let (ok, out, err) = vm.ssh(&key, probe);
+        let fields: Vec<&str> = out.split_whitespace().collect();
+        match (ok, fields.as_slice()) {
+            (true, ["active", _, wchar]) => {
+                let written: u64 = wchar.parse().unwrap_or(0);
+                if written > threshold {
+                    eprintln!("update tests: power cut after {written} bytes written by the agent");
+                    break;
+                }
+            }
+            (true, ["active", ..]) => {}
+            (true, _) => {
+                let log = vm
+                    .ssh(&key, "sudo journalctl -u upd-poll --no-pager | tail -20")
+                    .1;
+                vm.fail(&format!(
+                    "the throttled poll is not running any more ({out:?}):\n{log}"
+                ));
+            }
+            (false, _) => last = format!("ssh failed: {out} {err}"),
         }
         if Instant::now() > deadline {
-            vm.fail("the throttled poll did not reach the slot write in 15 min");
+            vm.fail(&format!(
+                "the throttled poll did not reach the slot write in 15 min (last probe: {out:?}; {last})"
+            ));
         }
         std::thread::sleep(Duration::from_secs(1));
     }
