@@ -4,6 +4,7 @@
 pub mod depmod_cache;
 pub mod fetch;
 pub mod hwdb;
+pub mod ldcache;
 pub mod resolve;
 pub mod signing;
 pub mod timings;

@@ -1,5 +1,6 @@
 //! Stage 3: the fetched packages assembled into the image's tree, with the
-//! kernel's module indexes regenerated and udev's hwdb.bin compiled.
+//! kernel's module indexes regenerated, udev's hwdb.bin compiled and the
+//! dynamic linker's cache written.
 
 use std::path::{Path, PathBuf};
 
@@ -99,6 +100,17 @@ pub fn build_tree(
                 log::step(&format!("hwdb.bin not compiled: {why}"))
             }
             r => log::detail(&format!("hwdb: {r:?}")),
+        }
+        Ok(())
+    })?;
+    timings::stage("ldcache", || -> Result<()> {
+        match super::ldcache::write(&mut tree, store, epoch)
+            .context("writing the dynamic linker's cache")?
+        {
+            super::ldcache::Outcome::Skipped(why) => {
+                log::step(&format!("ld.so.cache not written: {why}"))
+            }
+            r => log::detail(&format!("ldcache: {r:?}")),
         }
         Ok(())
     })?;
