@@ -8,7 +8,8 @@
 //! ld.so.conf, includes, the trusted directories) and writes the cache byte
 //! for byte as that ldconfig does, naming the generator the tree's ldconfig
 //! names. Beside it goes `/etc/.updated` as `systemd-update-done` writes it
-//! (a comment and `TIMESTAMP_NSEC=`, mtime = /usr's mtime), which makes
+//! (a comment and `TIMESTAMP_NSEC=`, mtime = /usr's mtime, which is set to
+//! SOURCE_DATE_EPOCH so that every newer image bumps it), which makes
 //! `ConditionNeedsUpdate=/etc` false until an update brings a newer /usr,
 //! when ldconfig then rightly refreshes the cache.
 //!
@@ -153,10 +154,20 @@ pub fn write(tree: &mut Tree, content: &ContentStore, epoch: i64) -> Result<Outc
     })
 }
 
-/// Writes `<etc>/.updated` for /usr's final mtime and returns that mtime.
+/// Sets /usr's mtime to `epoch` and writes `<etc>/.updated` for it.
+///
+/// systemd's contract (systemd-update-done.service(8)): an update of /usr
+/// must also bump /usr's mtime, which is how `ConditionNeedsUpdate=` sees
+/// it. Left alone, /usr keeps the time some package's archive gave it,
+/// which need not change from one image to the next; SOURCE_DATE_EPOCH
+/// (by default the archive's release date) does whenever the packages do.
 fn write_updated(tree: &mut Tree, etc: &str, epoch: i64) -> Result<i64> {
-    // tree.clamp_mtimes(epoch) runs later: /usr ends at min(mtime, epoch).
-    let usr_mtime = tree.get("/usr").map_or(epoch, |e| e.mtime.min(epoch));
+    let usr = tree
+        .get_mut("/usr")
+        .filter(|e| e.is_dir())
+        .context("the tree has no /usr directory")?;
+    usr.mtime = epoch;
+    let usr_mtime = epoch;
     let updated = format!("{etc}/{UPDATED_NAME}");
     tree.insert_p(
         &updated,
@@ -331,7 +342,8 @@ mod tests {
             assert_eq!(at, etc);
             assert_eq!(entries, 2);
             assert_eq!(dirs, ["/opt/x", "/lib/x86_64-linux-gnu"]);
-            assert_eq!(usr_mtime, Some(500));
+            assert_eq!(usr_mtime, Some(1000));
+            assert_eq!(t.get("/usr").unwrap().mtime, 1000);
             // The temporary /etc link is gone again.
             assert_eq!(t.contains("/etc"), etc == "/etc");
             let cache = read(&t, &format!("{etc}/ld.so.cache"));
@@ -340,9 +352,9 @@ mod tests {
             let e = t.get(&format!("{etc}/ld.so.cache")).unwrap();
             assert_eq!((e.mode, e.uid, e.gid, e.mtime), (0o644, 0, 0, 1000));
             let u = t.get(&format!("{etc}/.updated")).unwrap();
-            assert_eq!(u.mtime, 500);
+            assert_eq!(u.mtime, 1000);
             let text = String::from_utf8(read(&t, &format!("{etc}/.updated"))).unwrap();
-            assert!(text.ends_with("\nTIMESTAMP_NSEC=500000000000\n"), "{text}");
+            assert!(text.ends_with("\nTIMESTAMP_NSEC=1000000000000\n"), "{text}");
         }
     }
 

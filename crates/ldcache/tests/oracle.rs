@@ -408,3 +408,52 @@ fn host_system_matches_ldconfig() {
         got.len()
     );
 }
+
+/// A root prepared by hand (e.g. an image's /usr/lib and factory /etc
+/// extracted with debugfs, its own ldconfig at usr/sbin/ldconfig), named by
+/// LDCACHE_ORACLE_ROOT: that ldconfig's `-X -r ROOT` output against ours.
+/// `LDCACHE_ORACLE_ROOT=/tmp/r cargo test -p basalt-ldcache --test oracle
+/// -- --ignored staged_root`.
+#[test]
+#[ignore]
+fn staged_root_from_env() {
+    let Ok(root) = std::env::var("LDCACHE_ORACLE_ROOT") else {
+        eprintln!("SKIPPED: set LDCACHE_ORACLE_ROOT");
+        return;
+    };
+    let root = PathBuf::from(root);
+    let ldconfig = root.join("usr/sbin/ldconfig");
+    let _ = std::fs::remove_file(root.join("etc/ld.so.cache"));
+    let st = Command::new(&ldconfig)
+        .args(["-X", "-r"])
+        .arg(&root)
+        .status()
+        .unwrap();
+    assert!(st.success(), "the root's ldconfig failed");
+    let want = std::fs::read(root.join("etc/ld.so.cache")).unwrap();
+    let mut t = Tree::new();
+    load(&root, &mut t, "/");
+    t.remove("/etc/ld.so.cache");
+    t.remove("/var");
+    let generator = scan::generator(&t, &["/usr/sbin/ldconfig"])
+        .unwrap()
+        .unwrap();
+    let s = scan(&t, "/etc/ld.so.conf").unwrap();
+    let got = write_cache(&s.entries, &generator).unwrap();
+    assert!(
+        got == want,
+        "differ: {} vs {} bytes (ours written to /tmp/ldcache-ours)",
+        want.len(),
+        {
+            std::fs::write("/tmp/ldcache-ours", &got).unwrap();
+            got.len()
+        }
+    );
+    eprintln!(
+        "{}: {} entries, {} bytes, identical; generator {:?}",
+        root.display(),
+        s.entries.len(),
+        got.len(),
+        String::from_utf8_lossy(&generator)
+    );
+}
