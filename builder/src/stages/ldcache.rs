@@ -150,7 +150,8 @@ pub fn write(tree: &mut Tree, content: &ContentStore, epoch: i64) -> Result<Outc
     let pending = sysusers_pending(tree, etc)?;
     let dropin = !pending.is_empty() && tree.contains(SYSUSERS_UNIT);
     if dropin {
-        crate::log::warn(&format!(
+        // Expected for Debian images (systemd's own users come from sysusers.d).
+        crate::log::detail(&format!(
             "{etc}/{UPDATED_NAME} would skip systemd-sysusers at first boot, which must still \
              create: {}; it now runs at every boot ({SYSUSERS_DROPIN})",
             pending.join(", ")
