@@ -126,6 +126,30 @@ fn check_provisioned(g: &Guest, key: &Path, hostname: &str, ignition: bool, root
         !sh("echo $XDG_SESSION_ID").is_empty(),
         "the ssh login has no logind session (pam_systemd)"
     );
+    // The dynamic linker's cache comes from the build (crates/ldcache), so
+    // ldconfig.service is skipped by its conditions; the sysusers.d
+    // accounts still exist (systemd-sysusers runs every boot).
+    assert_eq!(
+        sh("systemctl show -P ConditionResult ldconfig.service"),
+        "no",
+        "ldconfig.service rebuilt the cache the build wrote"
+    );
+    let listed = sh("/usr/sbin/ldconfig -p | head -1");
+    let count: usize = listed
+        .split_whitespace()
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(count > 100, "ld.so.cache lists too little: {listed:?}");
+    assert!(
+        sh("/usr/sbin/ldconfig -p")
+            .contains("libc.so.6 (libc6,x86-64) => /lib/x86_64-linux-gnu/libc.so.6"),
+        "ld.so.cache has no libc.so.6"
+    );
+    assert_eq!(
+        sh("getent passwd systemd-network | cut -d: -f1"),
+        "systemd-network"
+    );
     // The factory slot's record on the ESP names the image's version.
     let version = built().manifest["version"]
         .as_str()
