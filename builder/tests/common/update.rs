@@ -234,6 +234,13 @@ impl Vm {
         }
     }
 
+    /// `wait_console`, failing at once when the console shows one of `fatal`.
+    pub fn wait_console_unless(&mut self, needle: &str, fatal: &[&str], timeout: Duration) {
+        if let Err(e) = self.guest.wait_console_unless(needle, 1, fatal, timeout) {
+            panic!("{e}");
+        }
+    }
+
     /// Waits for an ssh login on boot number `boot` (1-based: the console
     /// must show that many hand-overs to systemd first).
     pub fn wait_up(&mut self, key: &Path, boot: usize) -> Duration {
