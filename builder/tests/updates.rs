@@ -43,7 +43,7 @@ use update::{
 
 const V2: &str = "0.2.0";
 /// Console lines of the guest-side watcher of the throttled poll.
-const UNDER_WAY: &str = "basalt-test: slot write under way after";
+const UNDER_WAY: &str = "basalt-test: slot write under way, USR-B got";
 const GONE: &str = "basalt-test: the poll ended before its slot write";
 /// The tests boot several VMs each; one test at a time.
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -140,7 +140,6 @@ struct Payloads {
     corrupt: String,
     badsig: String,
     slot_size: u64,
-    payload_size: u64,
 }
 
 /// v2, and two bad copies of it: one flipped byte in the slot section
@@ -159,7 +158,6 @@ fn payloads(work: &Path) -> Payloads {
     // A byte of the version value inside the metadata JSON.
     flip_byte(&badsig, lay.meta_start + 20);
     Payloads {
-        payload_size: std::fs::metadata(&good).unwrap().len(),
         good,
         corrupt: "corrupt.update".into(),
         badsig: "badsig.update".into(),
@@ -248,22 +246,36 @@ fn update_lifecycle() {
              /usr/bin/basalt-update poll {url} --no-reboot"
         ),
     );
-    let threshold = p.payload_size + p.slot_size / 4;
-    // A watcher in the guest reads the agent's bytes written every 0.2 s
-    // and says on the console (kernel log, critical level) when the slot
-    // write is a quarter done, or that the poll ended first. The host cuts
-    // the power as soon as the console shows it: far tighter than probing
-    // over ssh, which takes seconds per round trip on a loaded host.
+    // A watcher in the guest reads USR-B's written-sectors counter
+    // (/sys/class/block/*/stat, field 7) every 0.2 s and says on the console
+    // (kernel log, critical level) once a quarter of the slot has reached the
+    // partition, or that the poll ended first. The host cuts the power as
+    // soon as the console shows it: far tighter than probing over ssh, which
+    // takes seconds per round trip on a loaded host.
+    let quarter = p.slot_size / 4 / 512;
+    let watcher = format!(
+        r#"b=$(basename "$(readlink -f /dev/disk/by-partlabel/USR-B)")
+read -r _ _ _ _ _ _ s0 _ < "/sys/class/block/$b/stat"
+while :; do
+  pid=$(systemctl show -p MainPID --value upd-poll)
+  if [ "$pid" = 0 ]; then
+    echo "<2>{GONE} $(systemctl show -p Result --value upd-poll)" > /dev/kmsg; exit 1
+  fi
+  read -r _ _ _ _ _ _ s _ < "/sys/class/block/$b/stat"
+  if [ $((s - s0)) -gt {quarter} ]; then
+    echo "<2>{UNDER_WAY} $(((s - s0) * 512)) bytes" > /dev/kmsg; exit 0
+  fi
+  sleep 0.2
+done
+"#
+    );
     vm.must(
         &key,
-        &format!(
-            "sudo systemd-run --unit=upd-watch sh -c 'while :; do \
-               pid=$(systemctl show -p MainPID --value upd-poll); \
-               if [ \"$pid\" = 0 ]; then echo \"<2>{GONE} $(systemctl show -p Result --value upd-poll)\" > /dev/kmsg; exit 1; fi; \
-               w=$(awk \"/^wchar/{{print \\$2}}\" /proc/$pid/io 2>/dev/null); \
-               if [ \"${{w:-0}}\" -gt {threshold} ]; then echo \"<2>{UNDER_WAY} $w bytes\" > /dev/kmsg; exit 0; fi; \
-               sleep 0.2; done'"
-        ),
+        &format!("cat > /var/tmp/upd-watch.sh <<'EOF'\n{watcher}EOF"),
+    );
+    vm.must(
+        &key,
+        "sudo systemd-run --unit=upd-watch sh /var/tmp/upd-watch.sh",
     );
     vm.wait_console_unless(UNDER_WAY, &[GONE], Duration::from_secs(900));
     vm.power_cut();
