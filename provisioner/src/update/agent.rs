@@ -28,6 +28,9 @@ use sha2::{Digest, Sha256};
 use super::esp::{Esp, FailureRecord, SlotRecord, write_atomic, write_json};
 use super::{SLOTS, TRIAL_TRIES, disk, other, write};
 
+/// The slot write logs a progress line every this many bytes.
+const PROGRESS_STEP: u64 = 64 << 20;
+
 /// The machine the agent acts on: the boot disk, the mounted ESP and the
 /// slot the running system was booted from.
 #[derive(Debug, Clone)]
@@ -180,8 +183,28 @@ pub fn apply(m: &Machine, payload: File, key: &VerifyingKey, opts: &ApplyOptions
 
     // Step 3: stream the slot image (pipelined; step 4 checks what landed).
     let started = std::time::Instant::now();
-    let w = write::write_slot(p.section(Section::Slot), &disk, range.start, part_size)
-        .with_context(|| format!("writing slot {target}"))?;
+    // One line per PROGRESS_STEP for the journal (the QEMU tests cut the
+    // power on one of them).
+    let total = meta.slot.size;
+    let mut next = PROGRESS_STEP;
+    let mut progress = |done: u64| {
+        if done >= next {
+            eprintln!(
+                "basalt-update: slot {target}: {} of {} MiB written",
+                done >> 20,
+                total >> 20
+            );
+            next = done.saturating_add(PROGRESS_STEP);
+        }
+    };
+    let w = write::write_slot(
+        p.section(Section::Slot),
+        &disk,
+        range.start,
+        part_size,
+        &mut progress,
+    )
+    .with_context(|| format!("writing slot {target}"))?;
     // Progress for the journal (and ci/bench's slot-write entry, which
     // parses this line): bytes written and synced, and how long it took.
     let secs = started.elapsed().as_secs_f64();

@@ -64,7 +64,15 @@ fn read_stage(mut src: impl Read, free: Receiver<Vec<u8>>, out: SyncSender<Fille
 /// Streams `src` (at most `max` bytes) into `disk` from byte `start`, then
 /// syncs the data. The caller checks the written slot against the signed
 /// verity root hash before trusting it.
-pub fn write_slot(src: impl Read + Send, disk: &File, start: u64, max: u64) -> Result<Written> {
+/// `progress` is called with the bytes handed to the kernel so far after
+/// each buffer.
+pub fn write_slot(
+    src: impl Read + Send,
+    disk: &File,
+    start: u64,
+    max: u64,
+    progress: &mut dyn FnMut(u64),
+) -> Result<Written> {
     let (free_tx, free_rx) = sync_channel::<Vec<u8>>(BUFFERS);
     for _ in 0..BUFFERS {
         free_tx
@@ -86,6 +94,7 @@ pub fn write_slot(src: impl Read + Send, disk: &File, start: u64, max: u64) -> R
                     .with_context(|| format!("writing the slot at disk byte {at}"))?;
                 at += n;
                 written += n;
+                progress(written);
                 // The reader may have stopped already; a closed pool is fine.
                 let _ = free_tx.send(f.buf);
             }
@@ -133,7 +142,7 @@ mod tests {
             let data = pattern(len, len as u32);
             let f = tempfile::tempfile().unwrap();
             let start = 12_288;
-            let r = write_slot(&data[..], &f, start, room);
+            let r = write_slot(&data[..], &f, start, room, &mut |_| {});
             assert_eq!(r.is_ok(), ok, "len {len} room {room}: {r:?}");
             if !ok {
                 continue;
@@ -161,7 +170,7 @@ mod tests {
             }
         }
         let f = tempfile::tempfile().unwrap();
-        let e = write_slot(Broken(3 * CHUNK + 10), &f, 0, u64::MAX).unwrap_err();
+        let e = write_slot(Broken(3 * CHUNK + 10), &f, 0, u64::MAX, &mut |_| {}).unwrap_err();
         assert!(format!("{e:#}").contains("disk on fire"), "{e:#}");
     }
 }
