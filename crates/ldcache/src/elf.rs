@@ -23,20 +23,20 @@ const AOUT_HEADER_SIZE: usize = 32;
 /// `N_MAGIC` values ldconfig treats as a.out libraries: `ZMAGIC`, `QMAGIC`.
 const ZMAGIC: u32 = 0o413;
 const QMAGIC: u32 = 0o314;
-const ELF_MAGIC: &[u8; 4] = b"\x7fELF";
-const EI_CLASS: usize = 4;
+pub(crate) const ELF_MAGIC: &[u8; 4] = b"\x7fELF";
+pub(crate) const EI_CLASS: usize = 4;
 const ELFCLASS32: u8 = 1;
-const ELFCLASS64: u8 = 2;
-const E_TYPE: usize = 16;
-const E_MACHINE: usize = 18;
-const ET_DYN: u16 = 3;
+pub(crate) const ELFCLASS64: u8 = 2;
+pub(crate) const E_TYPE: usize = 16;
+pub(crate) const E_MACHINE: usize = 18;
+pub(crate) const ET_DYN: u16 = 3;
 const EM_386: u16 = 3;
-const EM_X86_64: u16 = 62;
-const PT_LOAD: u32 = 1;
-const PT_DYNAMIC: u32 = 2;
-const DT_NULL: u64 = 0;
-const DT_STRTAB: u64 = 5;
-const DT_SONAME: u64 = 14;
+pub(crate) const EM_X86_64: u16 = 62;
+pub(crate) const PT_LOAD: u32 = 1;
+pub(crate) const PT_DYNAMIC: u32 = 2;
+pub(crate) const DT_NULL: u64 = 0;
+pub(crate) const DT_STRTAB: u64 = 5;
+pub(crate) const DT_SONAME: u64 = 14;
 
 /// Field positions of one ELF class.
 struct Class {

@@ -1,18 +1,10 @@
 //! Generated test fixtures (used by this crate's tests and its oracle
 //! test): no binary blobs are committed.
 
-const ELF_MAGIC: &[u8; 4] = b"\x7fELF";
-const ET_DYN: u16 = 3;
-const EM_X86_64: u16 = 62;
-const PT_LOAD: u32 = 1;
-const PT_DYNAMIC: u32 = 2;
-const DT_NULL: u64 = 0;
-const DT_STRTAB: u64 = 5;
-const DT_SONAME: u64 = 14;
-const EI_CLASS: usize = 4;
-const ELFCLASS64: u8 = 2;
-const E_TYPE: usize = 16;
-const E_MACHINE: usize = 18;
+use crate::elf::{
+    DT_NULL, DT_SONAME, DT_STRTAB, E_MACHINE, E_TYPE, EI_CLASS, ELF_MAGIC, ELFCLASS64, EM_X86_64,
+    ET_DYN, PT_DYNAMIC, PT_LOAD,
+};
 
 /// A minimal ELF64 ET_DYN x86-64 file: one PT_LOAD over the file, a
 /// PT_DYNAMIC with DT_STRTAB and, if given, DT_SONAME.
