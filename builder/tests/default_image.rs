@@ -100,6 +100,12 @@ fn default_profile_builds_reproducibly_and_passes_oracles() {
     }
 
     basalt(&["build", "-f", "raw,qcow2,tar", "-o", "a"], &dir);
+    // `b` already holds artifacts of an earlier build: a build must replace
+    // them (the comparison with `a` below fails if one is kept).
+    std::fs::create_dir_all(dir.join("b")).unwrap();
+    for f in ["basalt-qemu.img", "basalt-qemu.qcow2", "basalt-qemu.tar"] {
+        std::fs::write(dir.join("b").join(f), b"an earlier build's artifact").unwrap();
+    }
     basalt(&["build", "-f", "raw,qcow2,tar", "-o", "b"], &dir);
     for f in [
         "basalt-qemu.img",

@@ -56,15 +56,17 @@ pub fn write(
 ) -> Result<()> {
     let raw_name = format!("{}.img", profile.name);
     let raw_dest = out.join(&raw_name);
-    // Other formats convert from a raw image; reuse one written by this run.
-    let raw_path = if format == Format::Raw
-        || raw_dest.exists() && manifest.artifacts.iter().any(|a| a.file == raw_name)
-    {
+    // Other formats convert from a raw image; reuse one written by this run:
+    // the requested raw artifact (written first), or the copy in this run's
+    // work directory. An image in the output directory from an earlier build
+    // is never reused; it is replaced.
+    let raw_this_run = manifest.artifacts.iter().any(|a| a.file == raw_name);
+    let raw_path = if format == Format::Raw || raw_this_run {
         raw_dest.clone()
     } else {
         work.join(&raw_name)
     };
-    if !manifest.artifacts.iter().any(|a| a.file == raw_name) && !raw_path.exists() {
+    if !raw_this_run && (format == Format::Raw || !raw_path.exists()) {
         write_raw(profile, built, &raw_path, out, epoch, signer, manifest)?;
         if format == Format::Raw {
             manifest.artifacts.push(Artifact::of(&raw_path, "raw")?);
