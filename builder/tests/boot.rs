@@ -162,11 +162,13 @@ fn check_provisioned(g: &Guest, key: &Path, hostname: &str, ignition: bool, root
             .any(|l| l.starts_with("slot A") && l.contains(&format!("version {version},"))),
         "basalt-update status does not name slot A's version {version}:\n{status}"
     );
-    assert_eq!(sh("systemctl is-active docker.service"), "active");
+    // Docker is socket-activated: the first client starts the daemon.
+    assert_eq!(sh("systemctl is-active docker.socket"), "active");
     assert!(
         !sh("docker info --format '{{.ServerVersion}}'").is_empty(),
         "docker info as core"
     );
+    assert_eq!(sh("systemctl is-active docker.service containerd.service"), "active\nactive");
     // Provisioning.
     assert_eq!(sh("cat /etc/basalt-test/hello.txt"), configs::HELLO);
     assert_eq!(
