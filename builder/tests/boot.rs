@@ -168,7 +168,10 @@ fn check_provisioned(g: &Guest, key: &Path, hostname: &str, ignition: bool, root
         !sh("docker info --format '{{.ServerVersion}}'").is_empty(),
         "docker info as core"
     );
-    assert_eq!(sh("systemctl is-active docker.service containerd.service"), "active\nactive");
+    assert_eq!(
+        sh("systemctl is-active docker.service containerd.service"),
+        "active\nactive"
+    );
     // Provisioning.
     assert_eq!(sh("cat /etc/basalt-test/hello.txt"), configs::HELLO);
     assert_eq!(
