@@ -14,8 +14,9 @@
 //! drops the backups.
 
 use rustix::fs::{
-    AtFlags, FileType, Mode, OFlags, ResolveFlags, Stat, chmodat, chownat, fchmod, fchown, fstat,
-    linkat, mkdirat, openat, openat2, readlinkat, renameat, statat, symlinkat, syncfs, unlinkat,
+    AtFlags, FileType, Mode, OFlags, RenameFlags, ResolveFlags, Stat, chmodat, chownat, fchmod,
+    fchown, fstat, linkat, mkdirat, openat, openat2, readlinkat, renameat, renameat_with, statat,
+    symlinkat, syncfs, unlinkat,
 };
 use rustix::fs::{Gid, Uid};
 use rustix::io::Errno;
@@ -512,6 +513,22 @@ impl Root {
             let r = (|| {
                 let (parent, name) = split(&p.path);
                 let d = self.dir(parent)?;
+                // Most targets are new: one rename that refuses to replace
+                // anything both places the file and proves nothing was there.
+                match renameat_with(&d, p.tmp.as_str(), &d, name, RenameFlags::NOREPLACE) {
+                    Ok(()) => {
+                        self.undo.push(Undo::Created {
+                            parent: parent.to_string(),
+                            name: name.to_string(),
+                            dir: false,
+                        });
+                        return Ok(());
+                    }
+                    // Something is there (or the file system cannot say so
+                    // atomically): move it aside for rollback, then replace.
+                    Err(Errno::EXIST | Errno::INVAL) => {}
+                    Err(e) => return Err(fe("renaming into place", &p.path)(e)),
+                }
                 let existed = self.backup(&d, parent, name)?;
                 renameat(&d, p.tmp.as_str(), &d, name)
                     .map_err(fe("renaming into place", &p.path))?;
