@@ -124,8 +124,10 @@ pub fn diskless_archive(
         let kind = match &e.kind {
             Kind::Dir => MemberKind::Dir,
             Kind::Symlink(t) => MemberKind::Symlink(t.clone()),
+            // Build-time state under /var (split.rs).
+            Kind::File(c) if path.starts_with("/var/") => MemberKind::File(c.clone()),
             other => bail!(
-                "ROOT skeleton entry {path} is a {}; only directories and links belong there",
+                "ROOT skeleton entry {path} is a {}; only directories, links and /var files belong there",
                 other.name()
             ),
         };

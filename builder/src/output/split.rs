@@ -42,6 +42,19 @@ pub fn split(tree: &Tree, kernels: &[String], epoch: i64) -> Result<Split> {
         if k == "/" || top == "usr" {
             continue;
         }
+        if top == "var" {
+            match &e.kind {
+                Kind::Dir | Kind::File(_) | Kind::Symlink(_) => {
+                    root.insert(k, e.clone())
+                        .with_context(|| format!("putting {k} on ROOT"))?;
+                }
+                _ => bail!(
+                    "{k} is a {}: only directories, files and links are put in ROOT's /var",
+                    e.kind.name()
+                ),
+            }
+            continue;
+        }
         if k.matches('/').count() != 1 {
             if top == "boot" {
                 continue; // kernel images: the ESP gets them below

@@ -1,6 +1,7 @@
 //! Stage 3: the fetched packages assembled into the image's tree, with the
-//! kernel's module indexes regenerated, udev's hwdb.bin compiled and the
-//! dynamic linker's cache written.
+//! kernel's module indexes regenerated, udev's hwdb.bin compiled, the
+//! sysusers.d accounts created, the dynamic linker's cache written and the
+//! journal's message catalog compiled.
 
 use std::path::{Path, PathBuf};
 
@@ -103,6 +104,17 @@ pub fn build_tree(
         }
         Ok(())
     })?;
+    timings::stage("sysusers", || -> Result<()> {
+        match super::sysusers::apply(&mut tree, epoch)
+            .context("creating the sysusers.d accounts")?
+        {
+            super::sysusers::Outcome::Skipped(why) => {
+                log::step(&format!("sysusers.d not applied: {why}"))
+            }
+            r => log::detail(&format!("sysusers: {r:?}")),
+        }
+        Ok(())
+    })?;
     timings::stage("ldcache", || -> Result<()> {
         match super::ldcache::write(&mut tree, store, epoch)
             .context("writing the dynamic linker's cache")?
@@ -111,6 +123,17 @@ pub fn build_tree(
                 log::step(&format!("ld.so.cache not written: {why}"))
             }
             r => log::detail(&format!("ldcache: {r:?}")),
+        }
+        Ok(())
+    })?;
+    timings::stage("catalog", || -> Result<()> {
+        match super::catalog::compile(&mut tree, epoch)
+            .context("compiling the journal's message catalog")?
+        {
+            super::catalog::Outcome::Skipped(why) => {
+                log::step(&format!("journal catalog not compiled: {why}"))
+            }
+            r => log::detail(&format!("catalog: {r:?}")),
         }
         Ok(())
     })?;
