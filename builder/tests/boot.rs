@@ -126,13 +126,24 @@ fn check_provisioned(g: &Guest, key: &Path, hostname: &str, ignition: bool, root
         !sh("echo $XDG_SESSION_ID").is_empty(),
         "the ssh login has no logind session (pam_systemd)"
     );
-    // The dynamic linker's cache comes from the build (crates/ldcache), so
-    // ldconfig.service is skipped by its conditions; the sysusers.d
-    // accounts still exist (systemd-sysusers runs every boot).
-    assert_eq!(
-        sh("systemctl show -P ConditionResult ldconfig.service"),
-        "no",
-        "ldconfig.service rebuilt the cache the build wrote"
+    // First-boot jobs done at build time (ld.so.cache, sysusers.d accounts,
+    // the journal catalog, /etc/.updated and /var/.updated) are skipped by
+    // their ConditionNeedsUpdate=/ConditionResult at the first boot.
+    for unit in [
+        "ldconfig.service",
+        "systemd-sysusers.service",
+        "systemd-journal-catalog-update.service",
+        "systemd-update-done.service",
+    ] {
+        assert_eq!(
+            sh(&format!("systemctl show -P ConditionResult {unit}")),
+            "no",
+            "{unit} ran at the first boot although the build did its work"
+        );
+    }
+    assert!(
+        !sh("journalctl --list-catalog | head -3").is_empty(),
+        "the journal catalog database is empty"
     );
     let listed = sh("/usr/sbin/ldconfig -p | head -1");
     let count: usize = listed
@@ -147,8 +158,12 @@ fn check_provisioned(g: &Guest, key: &Path, hostname: &str, ignition: bool, root
         "ld.so.cache has no libc.so.6"
     );
     assert_eq!(
-        sh("getent passwd systemd-network | cut -d: -f1"),
-        "systemd-network"
+        sh("getent passwd messagebus systemd-network systemd-timesync | cut -d: -f1"),
+        "messagebus\nsystemd-network\nsystemd-timesync"
+    );
+    assert_eq!(
+        sh("getent group systemd-journal | cut -d: -f1"),
+        "systemd-journal"
     );
     // The factory slot's record on the ESP names the image's version.
     let version = built().manifest["version"]
