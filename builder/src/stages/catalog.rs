@@ -31,8 +31,6 @@ const SOURCE_DIRS: &[&str] = &["/usr/lib/systemd/catalog", "/usr/local/lib/syste
 pub const DATABASE: &str = "/var/lib/systemd/catalog/database";
 /// `/var/.updated`, for `ConditionNeedsUpdate=/var`.
 pub const VAR_UPDATED: &str = "/var/.updated";
-/// The `--root` journalctl gets: its working directory, the staged root.
-const ROOT_ALIAS: &str = "/proc/self/cwd";
 
 /// Catalog database header (systemd's `CatalogHeader`, little-endian):
 /// signature[8], compatible_flags u32, incompatible_flags u32,
@@ -123,19 +121,11 @@ fn execute(mut cmd: Command, root: &Path, sources: &[(&str, String, Vec<u8>)]) -
         let p = d.join(name);
         std::fs::write(&p, bytes).with_context(|| format!("writing {}", p.display()))?;
     }
-    let out = cmd
-        .current_dir(root)
-        .arg(format!("--root={ROOT_ALIAS}"))
-        .arg("--update-catalog")
-        .output()
-        .context("running journalctl")?;
-    if !out.status.success() {
-        bail!(
-            "journalctl --update-catalog failed ({}): {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
+    super::rooted::run(
+        cmd.arg("--update-catalog"),
+        root,
+        "journalctl --update-catalog",
+    )?;
     let db = rel(DATABASE);
     let bytes = std::fs::read(&db)
         .with_context(|| format!("journalctl succeeded but wrote no {}", db.display()))?;

@@ -18,6 +18,8 @@ use basalt_tree::{ContentStore, Entry, Kind, Tree};
 use basalt_treeexec::{Closure, Object, Staged, closure, treefs};
 use sha2::{Digest, Sha256};
 
+use super::rooted::ROOT_ALIAS;
+
 /// The hwdb compiler (package udev).
 pub const TOOL: &str = "/usr/bin/systemd-hwdb";
 /// The sources it reads for `--usr` (only `*.hwdb` files).
@@ -174,12 +176,8 @@ fn store(cache: &Path, key: &str, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
-/// The `--root` systemd-hwdb gets: its working directory, which is the
-/// staged root. hwdb.bin records each entry's source file name with the root
-/// prefix; a fixed alias instead of the temporary directory's random name
-/// keeps the output reproducible.
-const ROOT_ALIAS: &str = "/proc/self/cwd";
-
+/// hwdb.bin records each entry's source file name with systemd-hwdb's
+/// `--root` prefix ([`ROOT_ALIAS`], fixed so the output is reproducible).
 /// Turns the recorded source names `/proc/self/cwd/usr/lib/udev/hwdb.d/X`
 /// into `///////////////usr/lib/udev/hwdb.d/X` (the same file on the
 /// machine; same length, so no offset in the file moves). Returns how many

@@ -7,6 +7,7 @@ pub mod fetch;
 pub mod hwdb;
 pub mod ldcache;
 pub mod resolve;
+pub mod rooted;
 pub mod signing;
 pub mod sysusers;
 pub mod timings;

@@ -39,8 +39,6 @@ const USR_DIRS: &[&str] = &["/usr/lib/sysusers.d", "/usr/local/lib/sysusers.d"];
 const DB_FILES: &[(&str, usize)] = &[("passwd", 7), ("group", 4), ("shadow", 9), ("gshadow", 4)];
 /// Read by sysusers for the system id range when present.
 const LOGIN_DEFS: &str = "login.defs";
-/// The `--root` sysusers gets: its working directory, the staged root.
-const ROOT_ALIAS: &str = "/proc/self/cwd";
 
 /// What [`apply`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -307,19 +305,11 @@ fn stage_root(
 /// Runs `cmd` (a systemd-sysusers) on the staged `root` and reads the four
 /// files back.
 fn execute(mut cmd: Command, root: &Path, epoch: i64) -> Result<BTreeMap<&'static str, String>> {
-    let out = cmd
-        .current_dir(root)
-        .env("SOURCE_DATE_EPOCH", epoch.to_string())
-        .arg(format!("--root={ROOT_ALIAS}"))
-        .output()
-        .context("running systemd-sysusers")?;
-    if !out.status.success() {
-        bail!(
-            "systemd-sysusers failed ({}): {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
+    super::rooted::run(
+        cmd.env("SOURCE_DATE_EPOCH", epoch.to_string()),
+        root,
+        "systemd-sysusers",
+    )?;
     let mut files = BTreeMap::new();
     for (name, _) in DB_FILES {
         let p = root.join("etc").join(name);
