@@ -12,6 +12,10 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+/// How long an ssh attempt may go without a packet from the guest once the
+/// banner is in (kex, auth, PAM session, the command), before it gives up.
+const SILENCE: Duration = Duration::from_secs(120);
+
 /// One VM at a time: TCG on a small CI machine is slow enough already, and
 /// the timeouts below assume the VM has the machine to itself.
 static ONE_VM: Mutex<()> = Mutex::new(());
@@ -201,8 +205,11 @@ impl Guest {
         let start = Instant::now();
         loop {
             // INFO, so that a refusal by sshd ("Connection closed by ...")
-            // is reported; a 30 s handshake bound, so that a slow guest
-            // completes the handshake instead of being abandoned half-way.
+            // is reported; a 30 s bound on the TCP connect and banner (a
+            // guest whose sshd is not up yet refuses at once); after the
+            // banner, only SILENCE bounds an attempt, so that a slow guest
+            // (a loaded CI host under TCG) completes the login instead of
+            // being abandoned half-way and retried from scratch.
             let out = self.ssh_raw(key, "true", 30, "INFO");
             if out.status.success() {
                 return Ok(self.started.elapsed());
@@ -216,10 +223,15 @@ impl Guest {
                 ));
             }
             if start.elapsed() > timeout {
+                // One more attempt at DEBUG2, so that the failure says in
+                // which phase (banner, kex, auth, session) the login stalls.
+                let verbose = self.ssh_raw(key, "true", 30, "DEBUG2");
                 return Err(format!(
-                    "{}: no ssh login within {timeout:?} (last: {})\nconsole tail:\n{}",
+                    "{}: no ssh login within {timeout:?} (last: {})\nverbose attempt (exit {:?}):\n{}\nconsole tail:\n{}",
                     self.tag,
                     last.trim(),
+                    verbose.status.code(),
+                    tail(&String::from_utf8_lossy(&verbose.stderr), 4000),
                     tail(&self.console_text(), 3000)
                 ));
             }
@@ -229,7 +241,8 @@ impl Guest {
 
     fn ssh_raw(&self, key: &Path, script: &str, connect_timeout: u32, log_level: &str) -> Output {
         Command::new("ssh")
-            .args(["-p", &self.port.to_string(), "-i"])
+            // No host or user ssh_config: the options below are all there is.
+            .args(["-F", "/dev/null", "-p", &self.port.to_string(), "-i"])
             .arg(key)
             .args([
                 "-o",
@@ -244,6 +257,12 @@ impl Guest {
                 &format!("LogLevel={log_level}"),
                 "-o",
                 &format!("ConnectTimeout={connect_timeout}"),
+                // After the banner: give up after SILENCE without a packet
+                // from the guest (the interval times the count), never hang.
+                "-o",
+                "ServerAliveInterval=15",
+                "-o",
+                &format!("ServerAliveCountMax={}", SILENCE.as_secs() / 15),
                 "core@127.0.0.1",
                 "--",
                 script,
