@@ -132,6 +132,34 @@ pub fn slot_cfg(slot: &SlotBoot) -> Result<String> {
     ))
 }
 
+/// Lines that load slot `n`'s kernel (with `$basalt_cmdline`) and initrd,
+/// each indented by `indent`, and set `basalt_loaded=1` when both loaded.
+///
+/// BIOS GRUB (`$grub_platform` = pc) uses the 16-bit boot protocol
+/// (`linux16`/`initrd16`): under QEMU TCG the kernel then reaches /init about
+/// 4 s sooner than through `linux`'s 32-bit entry (measured with the default
+/// image: /init at 10.9 s instead of 14.1 to 16.4 s after QEMU started). UEFI
+/// GRUB has only `linux` (the EFI handover).
+fn load_slot_lines(n: char, indent: &str) -> Vec<String> {
+    let (k, i) = (kernel_path(n), initrd_path(n));
+    let mut out = vec![
+        "set basalt_loaded=0".to_string(),
+        "if [ \"$grub_platform\" = pc ]; then".to_string(),
+    ];
+    for (linux, initrd, lead) in [("linux16", "initrd16", "  "), ("linux", "initrd", "  ")] {
+        if linux == "linux" {
+            out.push("else".to_string());
+        }
+        out.push(format!("{lead}if {linux} {k} $basalt_cmdline; then"));
+        out.push(format!("{lead}  if {initrd} {i}; then"));
+        out.push(format!("{lead}    set basalt_loaded=1"));
+        out.push(format!("{lead}  fi"));
+        out.push(format!("{lead}fi"));
+    }
+    out.push("fi".to_string());
+    out.into_iter().map(|l| format!("{indent}{l}")).collect()
+}
+
 /// Text of grub.cfg.
 pub fn grub_cfg(cfg: &GrubConfig) -> Result<String> {
     cfg.validate()?;
@@ -201,11 +229,9 @@ pub fn grub_cfg(cfg: &GrubConfig) -> Result<String> {
             ),
         );
         line(w, &format!("  source {}", slot_cfg_path(s.name)));
-        line(
-            w,
-            &format!("  linux {} $basalt_cmdline", kernel_path(s.name)),
-        );
-        line(w, &format!("  initrd {}", initrd_path(s.name)));
+        for l in load_slot_lines(s.name, "  ") {
+            line(w, &l);
+        }
         line(w, "}");
     }
     line(w, "");
@@ -271,19 +297,11 @@ pub fn grub_cfg(cfg: &GrubConfig) -> Result<String> {
             w,
             "          echo \"basalt: kernel arguments: $basalt_cmdline\"",
         );
-        line(
-            w,
-            &format!(
-                "          if linux {} $basalt_cmdline; then",
-                kernel_path(n)
-            ),
-        );
-        line(
-            w,
-            &format!("            if initrd {}; then", initrd_path(n)),
-        );
-        line(w, "              boot");
-        line(w, "            fi");
+        for l in load_slot_lines(n, "          ") {
+            line(w, &l);
+        }
+        line(w, "          if [ \"$basalt_loaded\" = 1 ]; then");
+        line(w, "            boot");
         line(w, "          fi");
         line(w, "        fi");
         line(
@@ -326,8 +344,10 @@ mod tests {
             "elif [ \"$A_TRY\" = 1 ]; then\n        set A_TRY=0\n",
             "elif [ \"$A_OK\" = 1 ]; then",
             "source /EFI/basalt/slot-b.cfg",
-            "if linux /EFI/basalt/vmlinuz-b $basalt_cmdline; then",
-            "if initrd /EFI/basalt/initrd-a; then",
+            "if [ \"$grub_platform\" = pc ]; then\n            if linux16 /EFI/basalt/vmlinuz-b $basalt_cmdline; then\n              if initrd16 /EFI/basalt/initrd-b; then\n                set basalt_loaded=1\n",
+            "else\n            if linux /EFI/basalt/vmlinuz-a $basalt_cmdline; then\n              if initrd /EFI/basalt/initrd-a; then\n                set basalt_loaded=1\n",
+            "if [ \"$basalt_loaded\" = 1 ]; then\n            boot\n",
+            "  source /EFI/basalt/slot-a.cfg\n  set basalt_loaded=0\n  if [ \"$grub_platform\" = pc ]; then\n    if linux16 /EFI/basalt/vmlinuz-a",
             "sleep --interruptible 1",
             "reboot",
             "ORDER=$ORDER A_OK=${A_OK} A_TRY=${A_TRY} B_OK=${B_OK} B_TRY=${B_TRY}",

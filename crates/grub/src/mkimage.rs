@@ -41,6 +41,7 @@ pub const PC_MODULES: &[&str] = &[
     "echo",
     "test",
     "linux",
+    "linux16",
     "serial",
     "terminal",
     "sleep",
