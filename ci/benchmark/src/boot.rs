@@ -16,7 +16,7 @@
 //! PAM, logind and the user's systemd instance, is reported beside it.
 //!
 //! After each timed login, `systemd-analyze` (summary, critical chain to
-//! sshd, blame) is saved untimed as `WORK/boot-{ours,conventional}.analyze`.
+//! ssh.service, blame) is saved untimed as `WORK/boot-{ours,conventional}.analyze`.
 
 use std::io::Read;
 use std::net::TcpListener;
@@ -60,12 +60,9 @@ fn keypair(dir: &Path) -> Result<(PathBuf, String)> {
 }
 
 /// Where the boot went, recorded after the timed login (untimed): the guest's
-/// `systemd-analyze` summary, the chain to sshd (ssh.service on the
-/// baseline; on ours the socket-activated sshd@ instances need basic.target)
-/// and the slowest units.
+/// `systemd-analyze` summary, the chain to sshd and the slowest units.
 const ANALYZE: &str = "timeout 600 systemctl is-system-running --wait; systemd-analyze; \
-    if systemctl -q is-active ssh.service; then systemd-analyze critical-chain ssh.service; \
-    else systemd-analyze critical-chain basic.target; fi; systemd-analyze blame | head -n 30";
+    systemd-analyze critical-chain ssh.service; systemd-analyze blame | head -n 30";
 
 /// Runs [`ANALYZE`] in the guest and writes its output to `out`; a failure
 /// is logged, never fatal (the timing is already taken).
