@@ -14,6 +14,7 @@ pub mod devmapper;
 pub mod dhcp;
 pub mod disk;
 pub mod diskless;
+pub mod earlynic;
 pub mod error;
 pub mod etc;
 pub mod fatal;
@@ -137,6 +138,10 @@ pub fn run(hooks: Hooks) -> ! {
         Ok(p) => p,
         Err(e) => fatal::fatal(e.to_string(), delay),
     };
+    let nics = earlynic::load_present(Path::new(SYSROOT));
+    if !nics.is_empty() {
+        fatal::info(format!("network drivers loaded: {}", nics.join(", ")));
+    }
     match switchroot::switch_root(Path::new(SYSROOT), &params.init) {
         Ok(never) => match never {},
         Err(e) => fatal::fatal(e.to_string(), delay),
