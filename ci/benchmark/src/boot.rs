@@ -126,18 +126,17 @@ const SSH_BANNER: &[u8] = b"SSH-2.0-";
 /// Whether sshd in the guest accepts a connection on `port` and sends its
 /// banner. QEMU's user network accepts the host side of a forwarded port
 /// before the guest listens, so only the banner shows that sshd accepts.
-/// A connection the guest refuses ends at once; one the guest holds (a
-/// socket-activated sshd starting, or a SYN the guest cannot answer yet
-/// because its network is not configured) is waited for, like an ssh
-/// client waits, rather than dropped and retried: a dropped connection
-/// would still start an sshd in the guest and cost it CPU.
+/// A connection is given 3 s: one the guest cannot answer yet (no address
+/// configured) is retried rather than held, because QEMU's user network
+/// backs off its SYN retransmissions and a held connection would see the
+/// guest's readiness seconds late.
 fn sshd_accepting(port: u16) -> bool {
     use std::net::{SocketAddr, TcpStream};
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     let Ok(mut s) = TcpStream::connect_timeout(&addr, Duration::from_secs(2)) else {
         return false;
     };
-    if s.set_read_timeout(Some(Duration::from_secs(60))).is_err() {
+    if s.set_read_timeout(Some(Duration::from_secs(3))).is_err() {
         return false;
     }
     let mut got = Vec::new();
