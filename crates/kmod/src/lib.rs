@@ -14,7 +14,6 @@ mod decompress;
 mod depmod;
 mod elf;
 mod error;
-mod glob;
 mod graph;
 mod index;
 mod initramfs;

@@ -6,7 +6,6 @@ use basalt_tree::Tree;
 
 use crate::depmod::{file_bytes, module_dir};
 use crate::error::KmodError;
-use crate::glob;
 use crate::names::{modname, normalize_name};
 
 struct DepFile {
@@ -82,7 +81,9 @@ fn resolve(name: &str, dep: &DepFile, aliases: &[(String, String)]) -> Vec<Strin
         let Some(pattern) = crate::names::normalize_alias(pattern) else {
             continue;
         };
-        if glob::matches(&pattern, &norm) && !out.contains(module) && dep.lines.contains_key(module)
+        if basalt_fnmatch::matches(&pattern, &norm)
+            && !out.contains(module)
+            && dep.lines.contains_key(module)
         {
             out.push(module.clone());
         }

@@ -23,35 +23,6 @@ use super::net::{NIC_MODULES, dep_chain};
 /// Buses whose devices' `modalias` files are matched.
 const BUSES: &[&str] = &["/sys/bus/pci/devices", "/sys/bus/virtio/devices"];
 
-/// Whether `s` matches the modules.alias pattern `pat` (`*` any run of
-/// bytes, `?` one byte, everything else literal).
-pub fn glob_match(pat: &[u8], s: &[u8]) -> bool {
-    // Iterative matcher with backtracking to the last `*`.
-    let (mut p, mut i) = (0usize, 0usize);
-    let mut star: Option<(usize, usize)> = None;
-    while i < s.len() {
-        match pat.get(p) {
-            Some(b'*') => {
-                star = Some((p, i));
-                p += 1;
-            }
-            Some(&c) if c == b'?' || c == s[i] => {
-                p += 1;
-                i += 1;
-            }
-            _ => match star {
-                Some((sp, si)) => {
-                    p = sp + 1;
-                    i = si + 1;
-                    star = Some((sp, si + 1));
-                }
-                None => return false,
-            },
-        }
-    }
-    pat[p.min(pat.len())..].iter().all(|&c| c == b'*')
-}
-
 /// The drivers among `wanted` that some device in `modaliases` needs,
 /// according to `modules_alias` (lines `alias PATTERN MODULE`); sorted,
 /// each once.
@@ -67,10 +38,7 @@ pub fn drivers_for(modules_alias: &str, modaliases: &[String], wanted: &[&str]) 
         if !wanted.contains(&module) || out.iter().any(|m| m == module) {
             continue;
         }
-        if modaliases
-            .iter()
-            .any(|m| glob_match(pat.as_bytes(), m.as_bytes()))
-        {
+        if modaliases.iter().any(|m| basalt_fnmatch::matches(pat, m)) {
             out.push(module.to_string());
         }
     }
@@ -131,33 +99,6 @@ pub fn load_present(sysroot: &Path) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn glob_table() {
-        for (pat, s, want) in [
-            ("virtio:d00000001v*", "virtio:d00000001v00001AF4", true),
-            ("virtio:d00000001v*", "virtio:d00000002v00001AF4", false),
-            (
-                "pci:v00001D0Fd0000EC20sv*sd*bc*sc*i*",
-                "pci:v00001D0Fd0000EC20sv00001D0Fsd00000000bc02sc00i00",
-                true,
-            ),
-            (
-                "pci:v00001D0Fd0000EC20sv*sd*bc*sc*i*",
-                "pci:v00001AF4d00001000sv00001AF4sd00000001bc02sc00i00",
-                false,
-            ),
-            ("a?c", "abc", true),
-            ("a?c", "ac", false),
-            ("*", "", true),
-            ("", "", true),
-            ("", "x", false),
-            ("a*b*c", "aXXbYYc", true),
-            ("a*b*c", "aXXbYY", false),
-        ] {
-            assert_eq!(glob_match(pat.as_bytes(), s.as_bytes()), want, "{pat} {s}");
-        }
-    }
 
     #[test]
     fn drivers_for_present_devices_only() {

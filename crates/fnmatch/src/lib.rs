@@ -1,5 +1,9 @@
 //! fnmatch(3)-style matching of module alias patterns (`*`, `?`, `[...]`,
 //! `[!...]`, ranges), as modprobe applies them to modules.alias.
+//!
+//! Shared by the build-time depmod (`basalt-kmod`) and the initramfs /init,
+//! which loads NIC drivers by modalias; no dependencies, so /init stays
+//! small and static.
 
 /// Whether `text` matches `pattern`.
 pub fn matches(pattern: &str, text: &str) -> bool {
@@ -98,6 +102,18 @@ mod tests {
             ("a*b*c", "axxbyyc", true),
             ("a*b*c", "axxbyy", false),
             ("x[", "x[", false),
+            ("virtio:d00000001v*", "virtio:d00000001v00001AF4", true),
+            ("virtio:d00000001v*", "virtio:d00000002v00001AF4", false),
+            (
+                "pci:v00001D0Fd0000EC20sv*sd*bc*sc*i*",
+                "pci:v00001D0Fd0000EC20sv00001D0Fsd00000000bc02sc00i00",
+                true,
+            ),
+            ("a?c", "ac", false),
+            ("", "", true),
+            ("", "x", false),
+            ("[a-c]x", "bx", true),
+            ("[^a-c]x", "bx", false),
         ];
         for (p, t, want) in cases {
             assert_eq!(matches(p, t), want, "{p} vs {t}");
