@@ -39,7 +39,14 @@ struct Args {
 }
 
 /// Benchmark groups `--only` accepts.
-const GROUPS: &[&str] = &["assembly", "ext4", "boot", "verity", "provisioner", "slot-write"];
+const GROUPS: &[&str] = &[
+    "assembly",
+    "ext4",
+    "boot",
+    "verity",
+    "provisioner",
+    "slot-write",
+];
 
 impl Args {
     fn wants(&self, group: &str) -> bool {
@@ -82,7 +89,10 @@ fn parse_run(args: &[String]) -> Result<Args> {
             "--only" => {
                 for g in val()?.split(',').filter(|g| !g.is_empty()) {
                     if !GROUPS.contains(&g) {
-                        bail!("--only: unknown group {g:?} (groups: {})", GROUPS.join(", "));
+                        bail!(
+                            "--only: unknown group {g:?} (groups: {})",
+                            GROUPS.join(", ")
+                        );
                     }
                     only.push(g.to_string());
                 }
@@ -170,7 +180,13 @@ fn run(a: &Args) -> Result<bool> {
                     } else {
                         Err(anyhow::anyhow!("skipped (--no-debootstrap)"))
                     };
-                    let r = boot::bench(&a.basalt, &assembly::lock_path(&a.work), root, &a.work);
+                    let r = boot::bench(
+                        &a.basalt,
+                        &assembly::lock_path(&a.work),
+                        root,
+                        &a.work,
+                        a.runs,
+                    );
                     record(&mut entries, r, "boot (TCG)", "s")?;
                 }
             }
