@@ -436,17 +436,16 @@ pub fn bench(
     }
     let image = out_dir.join("basalt-qemu.img");
     let mut ours_t: Vec<Times> = Vec::new();
-    let mut base_t: Vec<Times> = Vec::new();
-    let mut base_err = None;
+    // The baseline's root and its boots so far, or why it cannot run.
+    let mut base: Result<(PathBuf, Vec<Times>)> = root.map(|r| (r, Vec::new()));
     for run in 1..=runs.max(1) {
         eprintln!("bench: boot run {run} of {}", runs.max(1));
         ours_t.push(ours(basalt, &image, work, &key, &public)?);
-        match &root {
-            Ok(r) if base_err.is_none() => match conventional(r, work, &key, &public) {
-                Ok(t) => base_t.push(t),
-                Err(e) => base_err = Some(e),
-            },
-            _ => {}
+        if let Ok((r, ts)) = &mut base {
+            match conventional(r, work, &key, &public) {
+                Ok(t) => ts.push(t),
+                Err(e) => base = Err(e),
+            }
         }
     }
     std::fs::remove_dir_all(&out_dir).ok();
@@ -479,13 +478,8 @@ pub fn bench(
         "QEMU start to sshd's SSH-2.0 banner on the forwarded port",
         "QEMU start to an ssh login running `true` (core on ours, root on the baseline)",
     );
-    let base_err = match (&root, base_err) {
-        (Err(e), _) => Some(format!("{e:#}")),
-        (_, Some(e)) => Some(format!("{e:#}")),
-        _ => None,
-    };
-    match base_err {
-        None => {
+    match base {
+        Ok((_, base_t)) => {
             let bacc = pick(&base_t, |t| t.accepting);
             let blog = pick(&base_t, |t| t.login);
             accepting = accepting.baseline(Some(median(&bacc))).note(format!(
@@ -499,7 +493,8 @@ pub fn bench(
                 list(&blog)
             ));
         }
-        Some(err) => {
+        Err(err) => {
+            let err = format!("{err:#}");
             eprintln!("bench: conventional boot baseline unavailable: {err}");
             let why = format!("baseline unavailable: {}", err.replace('\n', " | "));
             accepting = accepting.note(format!("{acc_note}; ours {}; {why}", list(&acc)));

@@ -109,6 +109,11 @@ mod tests {
                 "pci:v00001D0Fd0000EC20sv00001D0Fsd00000000bc02sc00i00",
                 true,
             ),
+            (
+                "pci:v00001D0Fd0000EC20sv*sd*bc*sc*i*",
+                "pci:v00001AF4d00001000sv00001AF4sd00000001bc02sc00i00",
+                false,
+            ),
             ("a?c", "ac", false),
             ("", "", true),
             ("", "x", false),
