@@ -12,6 +12,10 @@
 //!   direct kernel boot (no boot loader, which favours the baseline), timed to
 //!   sshd accepting and to the first ssh login as root.
 //!
+//! Both milestones are timed as they happen, not sampled (see `watch.rs`):
+//! the console is stamped line by line as QEMU writes it, and sshd is probed
+//! by a new connection every 250 ms.
+//!
 //! `--runs N` boots each side N times, alternating (ours, then the baseline),
 //! and reports medians with every run's figure in the note: single TCG boots
 //! on a 2-core host vary by several seconds.
@@ -22,7 +26,6 @@
 //! After each timed login, `systemd-analyze` (summary, critical chain to
 //! ssh.service, blame) is saved untimed as `WORK/boot-{ours,conventional}.analyze`.
 
-use std::io::Read;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -31,6 +34,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 
 use crate::report::{Entry, TargetOn};
+use crate::watch::Watch;
 
 /// Bound for one boot to an ssh login (TCG on a loaded 2-core machine).
 const BOOT_TIMEOUT: Duration = Duration::from_secs(900);
@@ -124,36 +128,6 @@ fn ssh_ok(key: &Path, port: u16, user: &str) -> bool {
         .is_ok_and(|s| s.success())
 }
 
-/// The identification string every SSH server sends first (RFC 4253 4.2).
-const SSH_BANNER: &[u8] = b"SSH-2.0-";
-
-/// Whether sshd in the guest accepts a connection on `port` and sends its
-/// banner. QEMU's user network accepts the host side of a forwarded port
-/// before the guest listens, so only the banner shows that sshd accepts.
-/// A connection is given 3 s: one the guest cannot answer yet (no address
-/// configured) is retried rather than held, because QEMU's user network
-/// backs off its SYN retransmissions and a held connection would see the
-/// guest's readiness seconds late.
-fn sshd_accepting(port: u16) -> bool {
-    use std::net::{SocketAddr, TcpStream};
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let Ok(mut s) = TcpStream::connect_timeout(&addr, Duration::from_secs(2)) else {
-        return false;
-    };
-    if s.set_read_timeout(Some(Duration::from_secs(3))).is_err() {
-        return false;
-    }
-    let mut got = Vec::new();
-    let mut buf = [0u8; 64];
-    while got.len() < SSH_BANNER.len() {
-        match s.read(&mut buf) {
-            Ok(0) | Err(_) => return false,
-            Ok(n) => got.extend_from_slice(&buf[..n]),
-        }
-    }
-    got.starts_with(SSH_BANNER)
-}
-
 /// Seconds from QEMU's start to each milestone of one boot.
 struct Times {
     /// The console marker, when one was asked for.
@@ -168,6 +142,8 @@ struct Times {
 struct Vm {
     child: Child,
     console: PathBuf,
+    watch: Watch,
+    t0: Instant,
 }
 
 impl Drop for Vm {
@@ -181,38 +157,34 @@ impl Drop for Vm {
 }
 
 impl Vm {
-    fn spawn(mut cmd: Command, console: PathBuf) -> Result<Vm> {
+    /// Starts `cmd` with its output copied to `console`, watched for
+    /// `marker` and for sshd on `port` (see [`Watch`]), timed from now.
+    fn spawn(mut cmd: Command, console: PathBuf, marker: Option<&str>, port: u16) -> Result<Vm> {
         use std::os::unix::process::CommandExt;
         let log = std::fs::File::create(&console)
             .with_context(|| format!("creating {}", console.display()))?;
+        let (reader, writer) = std::io::pipe().context("creating the console pipe")?;
         cmd.stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log)
+            .stdout(writer.try_clone()?)
+            .stderr(writer)
             .process_group(0);
+        let t0 = Instant::now();
         let child = cmd.spawn().context("starting the VM")?;
-        Ok(Vm { child, console })
+        // The parent's copies of the pipe's write end went with `cmd`'s
+        // stdio when it was spawned; drop `cmd` so the reader sees EOF.
+        drop(cmd);
+        let watch = Watch::start(t0, reader, log, marker, port);
+        Ok(Vm {
+            child,
+            console,
+            watch,
+            t0,
+        })
     }
 
-    fn console_has(&self, needle: &str) -> bool {
-        let mut s = String::new();
-        std::fs::File::open(&self.console)
-            .and_then(|mut f| f.read_to_string(&mut s))
-            .is_ok()
-            && s.contains(needle)
-    }
-
-    /// Seconds from `t0` to the console marker (if any), to sshd's banner
-    /// and to an ssh login.
-    fn wait(
-        &mut self,
-        t0: Instant,
-        marker: Option<&str>,
-        key: &Path,
-        port: u16,
-        user: &str,
-    ) -> Result<Times> {
-        let mut marked = None;
-        let mut accepting = None;
+    /// Seconds from the start to the console marker (if one was watched),
+    /// to sshd's banner and to an ssh login.
+    fn wait(&mut self, marker: Option<&str>, key: &Path, port: u16, user: &str) -> Result<Times> {
         loop {
             if let Some(st) = self.child.try_wait()? {
                 bail!(
@@ -220,44 +192,29 @@ impl Vm {
                     self.console.display()
                 );
             }
-            if let Some(m) = marker
-                && marked.is_none()
-                && self.console_has(m)
+            if let Some(accepting) = self.watch.banner()
+                && ssh_ok(key, port, user)
             {
-                marked = Some(t0.elapsed().as_secs_f64());
+                let login = self.t0.elapsed().as_secs_f64();
+                let marked = match marker {
+                    None => None,
+                    Some(m) => Some(self.watch.marker().with_context(|| {
+                        format!("ssh answered but {m:?} never reached the console")
+                    })?),
+                };
+                return Ok(Times {
+                    marker: marked,
+                    accepting,
+                    login,
+                });
             }
-            match accepting {
-                None => {
-                    if sshd_accepting(port) {
-                        accepting = Some(t0.elapsed().as_secs_f64());
-                        continue;
-                    }
-                }
-                Some(accepting) => {
-                    if ssh_ok(key, port, user) {
-                        let login = t0.elapsed().as_secs_f64();
-                        if let Some(m) = marker
-                            && marked.is_none()
-                            && !self.console_has(m)
-                        {
-                            bail!("ssh answered but {m:?} never reached the console");
-                        }
-                        let marker = marker.map(|_| marked.unwrap_or(login));
-                        return Ok(Times {
-                            marker,
-                            accepting,
-                            login,
-                        });
-                    }
-                }
-            }
-            if t0.elapsed() > BOOT_TIMEOUT {
+            if self.t0.elapsed() > BOOT_TIMEOUT {
                 bail!(
                     "no ssh login within {BOOT_TIMEOUT:?}; console: {}",
                     self.console.display()
                 );
             }
-            std::thread::sleep(Duration::from_millis(500));
+            std::thread::sleep(Duration::from_millis(250));
         }
     }
 }
@@ -284,9 +241,8 @@ fn ours(basalt: &Path, image: &Path, work: &Path, key: &Path, public: &str) -> R
             "2",
         ]);
     eprintln!("bench: booting our image under TCG ({})", image.display());
-    let t0 = Instant::now();
-    let mut vm = Vm::spawn(cmd, work.join("boot-ours.console"))?;
-    let t = vm.wait(t0, Some(PROVISIONED), key, port, "core")?;
+    let mut vm = Vm::spawn(cmd, work.join("boot-ours.console"), Some(PROVISIONED), port)?;
+    let t = vm.wait(Some(PROVISIONED), key, port, "core")?;
     eprintln!(
         "bench:   provisioned after {:.1} s, sshd accepting after {:.1} s, ssh login after {:.1} s",
         t.marker.unwrap_or_default(),
@@ -378,9 +334,8 @@ fn conventional(root: &Path, work: &Path, key: &Path, public: &str) -> Result<Ti
             "virtio-net-pci,netdev=n0",
         ]);
     eprintln!("bench: booting the debootstrap + initramfs-tools disk under TCG");
-    let t0 = Instant::now();
-    let mut vm = Vm::spawn(cmd, work.join("boot-conventional.console"))?;
-    let t = vm.wait(t0, None, key, port, "root")?;
+    let mut vm = Vm::spawn(cmd, work.join("boot-conventional.console"), None, port)?;
+    let t = vm.wait(None, key, port, "root")?;
     eprintln!(
         "bench:   sshd accepting after {:.1} s, ssh login after {:.1} s",
         t.accepting, t.login

@@ -17,6 +17,7 @@ mod report;
 mod run;
 mod slot_write;
 mod verity;
+mod watch;
 
 use std::path::{Path, PathBuf};
 
