@@ -211,6 +211,7 @@ fn check_provisioned(g: &Guest, key: &Path, hostname: &str, ignition: bool, root
         sh("ip -br addr show dummy0").contains(configs::DUMMY_ADDR),
         "networkd did not apply the .netdev/.network files"
     );
+    check_nic_name(g, key, ignition);
     assert!(
         sh("id -nG tester")
             .split_whitespace()
@@ -252,6 +253,48 @@ fn check_provisioned(g: &Guest, key: &Path, hostname: &str, ignition: bool, root
         root > root_before + (1 << 30),
         "ROOT did not grow: {root} bytes, partition was {root_before}"
     );
+}
+
+/// The NIC's name. With the stock naming config (the Ignition boot) /init
+/// gives it udev's predictable name before systemd starts, and udev keeps
+/// it; with a .link file of the user's (the cloud-config boot) /init leaves
+/// it to udev, which applies the file. Either way DHCP configured it.
+fn check_nic_name(g: &Guest, key: &Path, ignition: bool) {
+    let sh = |s: &str| g.must(key, s);
+    let nic = sh("ip -o route show default | sed -n 's/.* dev \\([^ ]*\\).*/\\1/p' | head -1");
+    let kmsg = sh("sudo dmesg | grep 'basalt-init: ' || true");
+    if ignition {
+        let ids = sh(&format!("udevadm info -q property /sys/class/net/{nic}"));
+        let predictable = [
+            "ID_NET_NAME_ONBOARD",
+            "ID_NET_NAME_SLOT",
+            "ID_NET_NAME_PATH",
+        ]
+        .iter()
+        .find_map(|k| ids.lines().find_map(|l| l.strip_prefix(&format!("{k}="))));
+        assert_eq!(
+            predictable,
+            Some(nic.as_str()),
+            "the NIC is not named by udev's policy:\n{ids}"
+        );
+        assert!(
+            kmsg.contains(&format!(" renamed {nic} (udev's predictable name)")),
+            "/init did not name {nic}:\n{kmsg}"
+        );
+    } else {
+        assert_eq!(
+            nic,
+            configs::LAN_NAME,
+            "the user's .link file was not applied"
+        );
+        assert!(
+            kmsg.contains(&format!(
+                "interface names left to udev: {} may name interfaces",
+                configs::LAN_LINK_PATH
+            )),
+            "/init did not leave naming to udev:\n{kmsg}"
+        );
+    }
 }
 
 /// Extra bytes the disk copy gets before its first boot.

@@ -12,6 +12,11 @@ const TEST_DROPIN: &str = "[Service]\nEnvironment=GREETING=from-dropin\n";
 const MOUNT_UNIT: &str = "[Unit]\nDescription=Basalt boot test mount\n\n[Mount]\nWhat=tmpfs\nWhere=/mnt/scratch\nType=tmpfs\nOptions=size=16m\n\n[Install]\nWantedBy=multi-user.target\n";
 const NETDEV: &str = "[NetDev]\nName=dummy0\nKind=dummy\n";
 const NETWORK: &str = "[Match]\nName=dummy0\n\n[Network]\nAddress=10.254.0.1/24\n";
+/// A .link file naming the NIC (the cloud-config boot): /init must leave
+/// naming to udev, which applies it.
+pub const LAN_LINK_PATH: &str = "/etc/systemd/network/10-basalt-lan.link";
+pub const LAN_NAME: &str = "lan0";
+const LAN_LINK: &str = "[Match]\nDriver=virtio_net\n\n[Link]\nName=lan0\n";
 const GREET: &str = "#!/bin/sh\necho greetings\n";
 pub const MOUNT_UNIT_NAME: &str = "mnt-scratch.mount";
 
@@ -97,6 +102,7 @@ pub fn cloud_config(pubkey: &str, hostname: &str) -> String {
     s += &wf("/opt/bin/greet", "0755", GREET);
     s += &wf("/etc/systemd/network/50-dummy0.netdev", "0644", NETDEV);
     s += &wf("/etc/systemd/network/50-dummy0.network", "0644", NETWORK);
+    s += &wf(LAN_LINK_PATH, "0644", LAN_LINK);
     s += "coreos:\n";
     s += &format!("  etcd2:\n    name: {ETCD_NAME}\n");
     s += "  units:\n";

@@ -20,6 +20,7 @@ pub mod etc;
 pub mod fatal;
 pub mod firstboot;
 pub mod grow;
+pub mod ifname;
 pub mod label;
 pub mod loopdev;
 pub mod modules;
@@ -142,7 +143,13 @@ pub fn run(hooks: Hooks) -> ! {
     if !nics.is_empty() {
         fatal::info(format!("network drivers loaded: {}", nics.join(", ")));
     }
-    match switchroot::switch_root(Path::new(SYSROOT), &params.init) {
+    let line = std::fs::read_to_string("/proc/cmdline").unwrap_or_default();
+    let name_nics = move || {
+        if !nics.is_empty() {
+            ifname::name_present(&line);
+        }
+    };
+    match switchroot::switch_root(Path::new(SYSROOT), &params.init, name_nics) {
         Ok(never) => match never {},
         Err(e) => fatal::fatal(e.to_string(), delay),
     }

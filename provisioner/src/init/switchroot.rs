@@ -80,8 +80,10 @@ fn free_initramfs() {
     }
 }
 
-/// Switch into `sysroot` and exec `init` (an absolute path in the new root).
-pub fn switch_root(sysroot: &Path, init: &Path) -> Result<Infallible> {
+/// Switch into `sysroot` and exec `init` (an absolute path in the new root);
+/// `in_root` runs in between, as PID 1 in the new root with the API mounts
+/// in place.
+pub fn switch_root(sysroot: &Path, init: &Path, in_root: impl FnOnce()) -> Result<Infallible> {
     let err = |why: String| InitError::SwitchRoot {
         sysroot: sysroot.to_path_buf(),
         why,
@@ -109,6 +111,7 @@ pub fn switch_root(sysroot: &Path, init: &Path) -> Result<Infallible> {
         .map_err(|e| err(format!("moving the new root onto /: {e}")))?;
     rustix::process::chroot(".").map_err(|e| err(format!("chroot: {e}")))?;
     std::env::set_current_dir("/").map_err(|e| err(format!("chdir /: {e}")))?;
+    in_root();
     fatal::info(format!(
         "switching root to {}, starting {}",
         sysroot.display(),
@@ -160,6 +163,7 @@ mod tests {
         let err = switch_root(
             Path::new("/nonexistent-sysroot"),
             Path::new("/usr/lib/systemd/systemd"),
+            || panic!("must not run"),
         )
         .unwrap_err();
         assert!(

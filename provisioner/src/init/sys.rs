@@ -200,6 +200,7 @@ pub const SIOCGIFFLAGS: Opcode = 0x8913;
 pub const SIOCSIFFLAGS: Opcode = 0x8914;
 pub const SIOCSIFADDR: Opcode = 0x8916;
 pub const SIOCSIFNETMASK: Opcode = 0x891C;
+pub const SIOCSIFNAME: Opcode = 0x8923;
 pub const SIOCGIFHWADDR: Opcode = 0x8927;
 
 /// An interface ioctl on any AF_INET socket: `req` is read and written.
@@ -217,6 +218,7 @@ pub fn if_ioctl(sock: BorrowedFd<'_>, op: Opcode, req: &mut IfReq) -> io::Result
         SIOCSIFFLAGS => call::<SIOCSIFFLAGS>(sock, req),
         SIOCSIFADDR => call::<SIOCSIFADDR>(sock, req),
         SIOCSIFNETMASK => call::<SIOCSIFNETMASK>(sock, req),
+        SIOCSIFNAME => call::<SIOCSIFNAME>(sock, req),
         SIOCGIFHWADDR => call::<SIOCGIFHWADDR>(sock, req),
         _ => Err(io::Error::other(format!(
             "interface ioctl {op:#x} is not used by /init"
