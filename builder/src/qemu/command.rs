@@ -74,6 +74,8 @@ pub struct VmSpec {
     pub image: PathBuf,
     pub format: DiskFormat,
     /// Write nothing to the image (`snapshot=on`: writes go to a temp overlay).
+    /// The overlay is thrown away, so the guest's flushes of it are not
+    /// passed on to the host disk (`cache=unsafe`).
     pub snapshot: bool,
     pub firmware: FirmwareSetup,
     pub accel: Accel,
@@ -168,7 +170,11 @@ pub fn qemu_args(spec: &VmSpec) -> Result<Vec<String>, QemuError> {
         ]),
     }
     let image = opt_path("image", &spec.image)?;
-    let snapshot = if spec.snapshot { ",snapshot=on" } else { "" };
+    let snapshot = if spec.snapshot {
+        ",snapshot=on,cache=unsafe"
+    } else {
+        ""
+    };
     push(&[
         "-drive",
         &format!(
@@ -263,7 +269,7 @@ mod tests {
             (|_| {}, base, "-no-reboot"),
             (
                 |s| s.snapshot = true,
-                "file=out/basalt-qemu.img,snapshot=on ",
+                "file=out/basalt-qemu.img,snapshot=on,cache=unsafe ",
                 "-no-reboot",
             ),
             (

@@ -326,7 +326,9 @@ fn conventional(root: &Path, work: &Path, key: &Path, public: &str) -> Result<Ti
             "root=/dev/vda rw console=ttyS0,115200n8 panic=10",
             "-drive",
         ])
-        .arg(format!("file={},if=virtio,format=raw", disk.display()))
+        // A scratch disk, deleted after the boot: like `basalt boot
+        // --snapshot`'s overlay, its flushes need not reach the host disk.
+        .arg(format!("file={},if=virtio,format=raw,cache=unsafe", disk.display()))
         .args([
             "-netdev",
             &format!("user,id=n0,hostfwd=tcp:127.0.0.1:{port}-:22"),

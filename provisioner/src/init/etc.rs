@@ -36,8 +36,29 @@ pub fn populate(factory: &Path, etc: &Path) -> Result<EtcReport> {
     if fs::symlink_metadata(etc).is_err() {
         fs::create_dir_all(etc).map_err(|e| etc_err(factory, "creating", etc, e))?;
     }
-    walk(factory, factory, etc, Path::new(""), &mut report)?;
+    let mut pending = Vec::new();
+    walk(
+        factory,
+        factory,
+        etc,
+        Path::new(""),
+        &mut report,
+        &mut pending,
+    )?;
+    if pending.is_empty() {
+        return Ok(report);
+    }
+    sync_fs(etc).map_err(|e| etc_err(factory, "syncing the file system of", etc, e))?;
+    for (tmp, dst) in &pending {
+        fs::rename(tmp, dst).map_err(|e| etc_err(factory, "renaming into place", dst, e))?;
+    }
+    sync_fs(etc).map_err(|e| etc_err(factory, "syncing the file system of", etc, e))?;
     Ok(report)
+}
+
+/// Flushes the file system that holds `dir` (syncfs(2)).
+fn sync_fs(dir: &Path) -> io::Result<()> {
+    rustix::fs::syncfs(File::open(dir)?).map_err(io::Error::from)
 }
 
 fn walk(
@@ -46,6 +67,7 @@ fn walk(
     dst_dir: &Path,
     rel: &Path,
     report: &mut EtcReport,
+    pending: &mut Vec<(PathBuf, PathBuf)>,
 ) -> Result<()> {
     let mut names: Vec<_> = fs::read_dir(src_dir)
         .map_err(|e| etc_err(root, "reading", src_dir, e))?
@@ -64,12 +86,12 @@ fn walk(
             match existing {
                 None => {
                     fs::create_dir(&dst).map_err(|e| etc_err(root, "creating", &dst, e))?;
-                    walk(root, &src, &dst, &rel, report)?;
+                    walk(root, &src, &dst, &rel, report, pending)?;
                     apply_meta(&dst, &meta)
                         .map_err(|e| etc_err(root, "setting owner/mode of", &dst, e))?;
                     report.created.push(rel);
                 }
-                Some(m) if m.is_dir() => walk(root, &src, &dst, &rel, report)?,
+                Some(m) if m.is_dir() => walk(root, &src, &dst, &rel, report, pending)?,
                 Some(_) => {}
             }
             continue;
@@ -84,7 +106,9 @@ fn walk(
             lchown(&dst, Some(meta.uid()), Some(meta.gid()))
                 .map_err(|e| etc_err(root, "chowning", &dst, e))?;
         } else if ft.is_file() {
-            copy_file(&src, &dst, &meta).map_err(|e| etc_err(root, "copying to", &dst, e))?;
+            let tmp = copy_to_temp(&src, &dst, &meta)
+                .map_err(|e| etc_err(root, "copying to", &dst, e))?;
+            pending.push((tmp, dst));
         } else {
             report.skipped_special.push(rel);
             continue;
@@ -94,8 +118,9 @@ fn walk(
     Ok(())
 }
 
-/// Copy through a temporary name so a crash never leaves a half file.
-fn copy_file(src: &Path, dst: &Path, meta: &fs::Metadata) -> io::Result<()> {
+/// Copies `src` to a temporary name beside `dst` (renamed into place by
+/// [`populate`] once everything is durable); returns the temporary path.
+fn copy_to_temp(src: &Path, dst: &Path, meta: &fs::Metadata) -> io::Result<PathBuf> {
     let name = dst
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -103,8 +128,7 @@ fn copy_file(src: &Path, dst: &Path, meta: &fs::Metadata) -> io::Result<()> {
     let tmp = dst.with_file_name(format!(".{name}.basalt-tmp"));
     fs::copy(src, &tmp)?;
     apply_meta(&tmp, meta)?;
-    File::open(&tmp)?.sync_all()?;
-    fs::rename(&tmp, dst)
+    Ok(tmp)
 }
 
 fn apply_meta(p: &Path, meta: &fs::Metadata) -> io::Result<()> {
@@ -183,7 +207,28 @@ mod tests {
                 .unwrap()
                 .mtime()
         );
-        // Second run: nothing left to do.
+        // Every temporary file was renamed into place.
+        let names = |d: &Path| -> Vec<String> {
+            let mut v: Vec<String> = fs::read_dir(d)
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            v.sort();
+            v
+        };
+        assert_eq!(names(&etc), ["hostname", "resolv.conf", "ssh"]);
+        assert_eq!(names(&etc.join("ssh/sshd_config.d")), ["basalt.conf"]);
+        // A temporary file left by a crash is overwritten, then renamed.
+        fs::remove_file(etc.join("ssh/sshd_config")).unwrap();
+        fs::write(etc.join("ssh/.sshd_config.basalt-tmp"), "half").unwrap();
+        let r = populate(&factory, &etc).unwrap();
+        assert_eq!(r.created, [PathBuf::from("ssh/sshd_config")]);
+        assert_eq!(
+            fs::read_to_string(etc.join("ssh/sshd_config")).unwrap(),
+            "Port 22\n"
+        );
+        assert_eq!(names(&etc.join("ssh")), ["sshd_config", "sshd_config.d"]);
+        // Then nothing is left to do.
         assert_eq!(populate(&factory, &etc).unwrap(), EtcReport::default());
         fs::remove_dir_all(&base).ok();
     }
