@@ -8,8 +8,8 @@ use anyhow::{Context, bail};
 
 use crate::datasource::{self, Datasource};
 use crate::qemu::{
-    AccelChoice, BootOptions, ConsoleChoice, Firmware, Network, PXE_DEFAULT_MEMORY_MIB, PxeBoot,
-    PxeOptions, PxeVm, QEMU, SHARE, Vm,
+    AccelChoice, BootOptions, ConsoleChoice, Firmware, Forward, Network, PXE_DEFAULT_MEMORY_MIB,
+    PxeBoot, PxeOptions, PxeVm, QEMU, SHARE, Vm,
 };
 
 #[derive(Debug, clap::Args)]
@@ -36,6 +36,10 @@ pub struct BootArgs {
     /// Host port on 127.0.0.1 forwarded to the guest's sshd (default: a free one).
     #[arg(long = "ssh-port")]
     pub ssh_port: Option<u16>,
+    /// Also forward 127.0.0.1:HOST to the guest's TCP port GUEST (repeatable),
+    /// e.g. `--forward 2379:2379` for etcd.
+    #[arg(long = "forward", value_name = "HOST:GUEST")]
+    pub forwards: Vec<Forward>,
     /// Guest memory in MiB (default 2048; 3072 with --pxe).
     #[arg(long)]
     pub memory: Option<u32>,
@@ -110,6 +114,7 @@ pub fn run(args: &BootArgs) -> anyhow::Result<()> {
             .map(|a| a.smbios.clone())
             .unwrap_or_default(),
         ssh_port: args.ssh_port,
+        forwards: args.forwards.clone(),
         memory_mib: args.memory.unwrap_or(2048),
         cpus: args.cpus,
         snapshot: args.snapshot,
@@ -139,6 +144,12 @@ pub fn run(args: &BootArgs) -> anyhow::Result<()> {
             eprintln!("basalt boot: serial console on this terminal; Ctrl-A X quits")
         }
         crate::qemu::Console::Log(p) => eprintln!("basalt boot: console log {}", p.display()),
+    }
+    for f in &vm.spec.forwards {
+        eprintln!(
+            "basalt boot: 127.0.0.1:{} forwarded to the guest's port {}",
+            f.host, f.guest
+        );
     }
     eprintln!(
         "basalt boot: ssh forwarded from 127.0.0.1:{}",
@@ -181,6 +192,7 @@ fn run_pxe(args: &BootArgs, dir: &Path) -> anyhow::Result<()> {
         },
         config: args.config.clone(),
         ssh_port: args.ssh_port,
+        forwards: args.forwards.clone(),
         memory_mib: args.memory.unwrap_or(PXE_DEFAULT_MEMORY_MIB),
         cpus: args.cpus,
         accel: args.accel,
@@ -209,6 +221,12 @@ fn run_pxe(args: &BootArgs, dir: &Path) -> anyhow::Result<()> {
     );
     if let crate::qemu::Console::Log(p) = &vm.spec.console {
         eprintln!("basalt boot: console log {}", p.display());
+    }
+    for f in &vm.spec.forwards {
+        eprintln!(
+            "basalt boot: 127.0.0.1:{} forwarded to the guest's port {}",
+            f.host, f.guest
+        );
     }
     eprintln!(
         "basalt boot: ssh forwarded from 127.0.0.1:{}",

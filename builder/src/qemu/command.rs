@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use super::accel::Accel;
 use super::error::QemuError;
+use super::forward::{Forward, hostfwd_options};
 
 /// fw_cfg key the provisioner reads the first-boot config from
 /// (provisioner/README.md, "Sources").
@@ -85,6 +86,8 @@ pub struct VmSpec {
     pub config: Option<PathBuf>,
     /// Host port on 127.0.0.1 forwarded to the guest's sshd.
     pub ssh_port: u16,
+    /// Extra host ports forwarded to the guest.
+    pub forwards: Vec<Forward>,
     pub console: Console,
     /// Extra read-only raw disks (datasource media).
     pub extra_drives: Vec<PathBuf>,
@@ -200,8 +203,9 @@ pub fn qemu_args(spec: &VmSpec) -> Result<Vec<String>, QemuError> {
     push(&[
         "-netdev",
         &format!(
-            "user,id=net0{net},hostfwd=tcp:127.0.0.1:{}-:{GUEST_SSH_PORT}",
-            spec.ssh_port
+            "user,id=net0{net},hostfwd=tcp:127.0.0.1:{}-:{GUEST_SSH_PORT}{}",
+            spec.ssh_port,
+            hostfwd_options(&spec.forwards)
         ),
     ]);
     // No option ROM: the firmware must not fall back to network boot.
@@ -245,6 +249,7 @@ mod tests {
             cpus: 2,
             config: None,
             ssh_port: 2222,
+            forwards: vec![],
             console: Console::Terminal,
             extra_drives: vec![],
             network: Network::Default,
@@ -341,6 +346,16 @@ mod tests {
                 "readonly=on",
             ),
             (|s| s.cpus = 4, "-smp 4 ", "-smp 2"),
+            (
+                |s| {
+                    s.forwards = vec![Forward {
+                        host: 8080,
+                        guest: 80,
+                    }]
+                },
+                "hostfwd=tcp:127.0.0.1:2222-:22,hostfwd=tcp:127.0.0.1:8080-:80 ",
+                "-:80,",
+            ),
             (
                 |s| s.ssh_port = 40022,
                 "hostfwd=tcp:127.0.0.1:40022-:22",

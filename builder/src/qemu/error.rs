@@ -14,6 +14,8 @@ pub enum QemuError {
     BadConfig { path: PathBuf, why: String },
     #[error("ssh port {port} on 127.0.0.1 is not free: {source}")]
     PortBusy { port: u16, source: std::io::Error },
+    #[error("--forward {forward}: {why}")]
+    BadForward { forward: String, why: String },
     #[error("finding a free TCP port on 127.0.0.1: {0}")]
     NoFreePort(std::io::Error),
     #[error("{what} must be at least {min}, got {got}")]

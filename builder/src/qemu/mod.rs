@@ -9,6 +9,7 @@ mod accel;
 mod command;
 mod error;
 mod firmware;
+mod forward;
 mod port;
 mod pxe;
 mod runner;
@@ -24,6 +25,7 @@ pub use command::{
 pub use error::QemuError;
 #[allow(unused_imports)]
 pub use firmware::{Firmware, Ovmf, find_ovmf};
+pub use forward::Forward;
 #[allow(unused_imports)]
 pub use port::{check_port, free_port};
 #[allow(unused_imports)]

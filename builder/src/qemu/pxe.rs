@@ -11,7 +11,8 @@ use std::process::Command;
 use super::accel::{self, Accel, AccelChoice};
 use super::command::{CONFIG_FW_CFG_KEY, Console, GUEST_SSH_PORT};
 use super::error::QemuError;
-use super::port::{check_port, free_port};
+use super::forward::{Forward, hostfwd_options};
+use super::port::{check_forwards, check_port, free_port};
 use super::sys::die_with_parent;
 
 /// Guest memory for diskless boots when none is asked for: the initrd
@@ -145,6 +146,8 @@ pub struct PxeSpec {
     pub cpus: u32,
     pub config: Option<PathBuf>,
     pub ssh_port: u16,
+    /// Extra host ports forwarded to the guest.
+    pub forwards: Vec<Forward>,
     pub console: Console,
 }
 
@@ -181,7 +184,11 @@ pub fn pxe_args(s: &PxeSpec) -> Result<Vec<String>, QemuError> {
         "-smp",
         &s.cpus.to_string(),
     ]);
-    let fwd = format!("hostfwd=tcp:127.0.0.1:{}-:{GUEST_SSH_PORT}", s.ssh_port);
+    let fwd = format!(
+        "hostfwd=tcp:127.0.0.1:{}-:{GUEST_SSH_PORT}{}",
+        s.ssh_port,
+        hostfwd_options(&s.forwards)
+    );
     match s.boot {
         PxeBoot::Direct => {
             push(&["-kernel", utf8("kernel", &s.artifacts.kernel)?]);
@@ -236,6 +243,8 @@ pub struct PxeOptions {
     pub boot: PxeBoot,
     pub config: Option<PathBuf>,
     pub ssh_port: Option<u16>,
+    /// Extra host ports forwarded to the guest.
+    pub forwards: Vec<Forward>,
     pub memory_mib: u32,
     pub cpus: u32,
     pub accel: AccelChoice,
@@ -277,6 +286,7 @@ impl PxeVm {
             Some(p) => check_port(p)?,
             None => free_port()?,
         };
+        check_forwards(&o.forwards, ssh_port)?;
         let console = match &o.console_log {
             None => Console::Terminal,
             Some(p) => Console::Log(p.clone().unwrap_or_else(|| o.dir.join("pxe.console.log"))),
@@ -291,6 +301,7 @@ impl PxeVm {
                 cpus: o.cpus,
                 config: o.config.clone(),
                 ssh_port,
+                forwards: o.forwards.clone(),
                 console,
             },
             accel_reason,
@@ -354,6 +365,7 @@ mod tests {
             cpus: 2,
             config: Some("/c/x.ign".into()),
             ssh_port: 2222,
+            forwards: vec![],
             console: Console::Log("/l/c.log".into()),
         }
     }

@@ -8,7 +8,8 @@ use super::accel::{self, AccelChoice};
 use super::command::{Console, DiskFormat, FirmwareSetup, Network, VmSpec, qemu_args};
 use super::error::QemuError;
 use super::firmware::{Firmware, Ovmf, find_ovmf};
-use super::port::{check_port, free_port};
+use super::forward::Forward;
+use super::port::{check_forwards, check_port, free_port};
 use super::sys::die_with_parent;
 
 /// The QEMU program, looked up on PATH.
@@ -32,6 +33,8 @@ pub struct BootOptions {
     pub firmware: Firmware,
     pub config: Option<PathBuf>,
     pub ssh_port: Option<u16>,
+    /// Extra host ports forwarded to the guest.
+    pub forwards: Vec<Forward>,
     pub memory_mib: u32,
     pub cpus: u32,
     pub snapshot: bool,
@@ -145,6 +148,7 @@ impl Vm {
             Some(p) => check_port(p)?,
             None => free_port()?,
         };
+        check_forwards(&o.forwards, ssh_port)?;
         let mut scratch = None;
         let firmware = match o.firmware {
             Firmware::Bios => FirmwareSetup::SeaBios,
@@ -197,6 +201,7 @@ impl Vm {
             cpus: o.cpus,
             config: o.config.clone(),
             ssh_port,
+            forwards: o.forwards.clone(),
             console,
             extra_drives: o.extra_drives.clone(),
             network: o.network.clone(),
@@ -246,6 +251,7 @@ mod tests {
             firmware: Firmware::Bios,
             config: None,
             ssh_port: None,
+            forwards: vec![],
             memory_mib: 1024,
             cpus: 1,
             snapshot: true,
