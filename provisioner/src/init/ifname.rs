@@ -132,17 +132,7 @@ pub fn why_not(root: &Path, cmdline: &str) -> Option<String> {
     {
         return Some(format!("`{w}` is on the kernel command line"));
     }
-    let files = |dir: &str| -> Vec<String> {
-        let Ok(rd) = std::fs::read_dir(root.join(dir)) else {
-            return Vec::new();
-        };
-        let mut v: Vec<String> = rd
-            .flatten()
-            .filter_map(|e| e.file_name().into_string().ok())
-            .collect();
-        v.sort();
-        v
-    };
+    let files = |dir: &str| sorted_names(&root.join(dir));
     let local = LOCAL_LINK_DIRS
         .iter()
         .flat_map(|d| {
@@ -174,6 +164,19 @@ pub fn why_not(root: &Path, cmdline: &str) -> Option<String> {
 pub fn pci_domain0(device: &Path) -> bool {
     let s = device.to_string_lossy();
     s.starts_with("/sys/devices/pci0000:") && !s.contains("/usb")
+}
+
+/// The UTF-8 entry names of `dir`, sorted; none when it cannot be read.
+fn sorted_names(dir: &Path) -> Vec<String> {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut v: Vec<String> = rd
+        .flatten()
+        .filter_map(|e| e.file_name().into_string().ok())
+        .collect();
+    v.sort();
+    v
 }
 
 fn read_trimmed(p: &Path) -> Option<String> {
@@ -253,16 +256,8 @@ pub fn name_present(cmdline: &str) -> Vec<(String, String)> {
             return Vec::new();
         }
     };
-    let Ok(rd) = std::fs::read_dir("/sys/class/net") else {
-        return Vec::new();
-    };
-    let mut ifaces: Vec<String> = rd
-        .flatten()
-        .filter_map(|e| e.file_name().into_string().ok())
-        .collect();
-    ifaces.sort();
     let mut done = Vec::new();
-    for iface in ifaces {
+    for iface in sorted_names(Path::new("/sys/class/net")) {
         let dir = Path::new("/sys/class/net").join(&iface);
         let Ok(device) = std::fs::canonicalize(dir.join("device")) else {
             continue; // virtual (lo, ...)

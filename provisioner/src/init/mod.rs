@@ -45,8 +45,8 @@ pub const SYSROOT: &str = "/sysroot";
 pub const FACTORY_ETC: &str = "usr/share/factory/etc";
 
 /// Everything up to (not including) switch_root. Returns the parameters
-/// so the caller can exec the configured init.
-pub fn prepare(hooks: &mut Hooks, delay: &mut Duration) -> Result<BootParams> {
+/// (so the caller can exec the configured init) and the command line.
+pub fn prepare(hooks: &mut Hooks, delay: &mut Duration) -> Result<(BootParams, String)> {
     mounts::mount_early()?;
     let line = std::fs::read_to_string("/proc/cmdline")
         .map_err(InitError::io("reading", "/proc/cmdline"))?;
@@ -64,7 +64,7 @@ pub fn prepare(hooks: &mut Hooks, delay: &mut Duration) -> Result<BootParams> {
             cmdline: &line,
         };
         diskless::first_boot(hooks, &ctx)?;
-        return Ok(params);
+        return Ok((params, line));
     }
     fatal::info(format!("booting /usr slot {}", params.slot.letter()));
 
@@ -98,7 +98,7 @@ pub fn prepare(hooks: &mut Hooks, delay: &mut Duration) -> Result<BootParams> {
         cmdline: &line,
     };
     firstboot::run(hooks, &ctx)?;
-    Ok(params)
+    Ok((params, line))
 }
 
 /// Copy what is missing in /etc from the factory defaults in /usr.
@@ -135,7 +135,7 @@ pub fn run(hooks: Hooks) -> ! {
     }));
     let mut delay = cmdline::DEFAULT_PANIC_DELAY;
     let mut hooks = hooks;
-    let params = match prepare(&mut hooks, &mut delay) {
+    let (params, line) = match prepare(&mut hooks, &mut delay) {
         Ok(p) => p,
         Err(e) => fatal::fatal(e.to_string(), delay),
     };
@@ -143,7 +143,6 @@ pub fn run(hooks: Hooks) -> ! {
     if !nics.is_empty() {
         fatal::info(format!("network drivers loaded: {}", nics.join(", ")));
     }
-    let line = std::fs::read_to_string("/proc/cmdline").unwrap_or_default();
     let name_nics = move || {
         if !nics.is_empty() {
             ifname::name_present(&line);
