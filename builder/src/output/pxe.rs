@@ -2,7 +2,7 @@
 //! also carries /usr, and an iPXE script.
 //!
 //! `<name>-initrd.img` is two concatenated newc archives, which the kernel
-//! unpacks one after the other: the disk image's own xz initramfs
+//! unpacks one after the other: the disk image's own zstd initramfs
 //! (`initramfs.rs`), then an uncompressed archive with `/usr.img` (the
 //! /usr slot exactly as on the disk: ext4, then the dm-verity superblock
 //! and hash tree at the filesystem's end), the ROOT skeleton under
