@@ -141,6 +141,28 @@ fn check_provisioned(g: &Guest, key: &Path, hostname: &str, ignition: bool, root
             "{unit} ran at the first boot although the build did its work"
         );
     }
+    // /init wrote the machine ID, so systemd saw no first boot (no
+    // preset-all, no transient ID); the build enabled what the preset files
+    // enable, e.g. systemd's own getty@tty1 and resolved.
+    let id = sh("cat /etc/machine-id");
+    assert!(
+        id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()),
+        "bad machine ID {id:?}"
+    );
+    assert!(
+        sh("sudo dmesg | grep 'basalt-init: machine ID' || true").contains(&id),
+        "/init did not write the machine ID"
+    );
+    assert_eq!(sh("test -e /run/systemd/first-boot && echo yes || echo no"), "no");
+    assert_eq!(
+        sh("systemctl is-active getty@tty1.service systemd-resolved.service"),
+        "active\nactive"
+    );
+    assert_eq!(
+        sh("sudo journalctl -b _PID=1 -q -o cat | grep -c 'Populated /etc with preset' || true"),
+        "0",
+        "systemd applied presets at boot"
+    );
     assert!(
         !sh("journalctl --list-catalog | head -3").is_empty(),
         "the journal catalog database is empty"

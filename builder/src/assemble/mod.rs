@@ -33,6 +33,7 @@ pub mod merged_usr;
 pub mod os_release;
 pub mod overlays;
 pub mod packages;
+pub mod preset_policy;
 pub mod presets;
 pub mod relocate;
 pub mod report;
@@ -82,10 +83,10 @@ pub fn assemble(cfg: &AssemblyConfig) -> Result<(Tree, AssemblyReport)> {
     .context("applying overlays")?;
     alternatives::apply(&mut tree, &cfg.alternatives, epoch)
         .context("creating alternatives links")?;
-    let (enabled, links) =
-        presets::apply(&mut tree, &cfg.presets, epoch).context("enabling units")?;
-    report.enabled_units = enabled;
-    report.unit_links = links;
+    let applied = presets::apply(&mut tree, &cfg.presets, epoch).context("enabling units")?;
+    report.enabled_units = applied.enabled;
+    report.unit_links = applied.links;
+    report.preset_warnings = applied.warnings;
     report.factory_etc =
         factory_etc::relocate_etc(&mut tree, epoch).context("moving /etc to factory defaults")?;
     report.var_dropped = factory_etc::drop_var(&mut tree);

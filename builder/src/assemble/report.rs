@@ -37,6 +37,8 @@ pub struct AssemblyReport {
     /// Units enabled, and the wants/alias links created for them.
     pub enabled_units: Vec<String>,
     pub unit_links: Vec<String>,
+    /// Preset file lines skipped (as systemd skips them), with file:line.
+    pub preset_warnings: Vec<String>,
     /// Certificates concatenated into the CA bundle.
     pub ca_certificates: usize,
     /// Overlay files copied (templates included).

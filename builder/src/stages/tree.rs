@@ -140,6 +140,14 @@ pub fn build_tree(
     add_machine_files(&mut tree, public_key_pem, epoch)?;
     tree.clamp_mtimes(epoch);
     timings::report_since_first("resolve+verify+unpack");
+    for w in &report.preset_warnings {
+        log::warn(&format!("preset file: {w}"));
+    }
+    log::detail(&format!(
+        "enabled {} units ({} links), the profile's and the preset files'",
+        report.enabled_units.len(),
+        report.unit_links.len()
+    ));
     log::detail(&format!(
         "unpacked {} packages: {} files replaced by a later package, {} postinst scripts not run",
         report.package_files.len(),

@@ -23,6 +23,7 @@ pub mod grow;
 pub mod ifname;
 pub mod label;
 pub mod loopdev;
+pub mod machineid;
 pub mod modules;
 pub mod mounts;
 pub mod net;
@@ -64,6 +65,7 @@ pub fn prepare(hooks: &mut Hooks, delay: &mut Duration) -> Result<(BootParams, S
             cmdline: &line,
         };
         diskless::first_boot(hooks, &ctx)?;
+        machine_id(sysroot, &line)?;
         return Ok((params, line));
     }
     fatal::info(format!("booting /usr slot {}", params.slot.letter()));
@@ -98,7 +100,16 @@ pub fn prepare(hooks: &mut Hooks, delay: &mut Duration) -> Result<(BootParams, S
         cmdline: &line,
     };
     firstboot::run(hooks, &ctx)?;
+    machine_id(sysroot, &line)?;
     Ok((params, line))
+}
+
+/// Write /etc/machine-id if the real root has none (`machineid.rs`).
+fn machine_id(sysroot: &Path, cmdline: &str) -> Result<()> {
+    if let machineid::Outcome::Written(id) = machineid::ensure(sysroot, cmdline)? {
+        fatal::info(format!("machine ID {id} written to /etc/machine-id"));
+    }
+    Ok(())
 }
 
 /// Copy what is missing in /etc from the factory defaults in /usr.
