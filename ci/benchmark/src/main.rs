@@ -10,13 +10,16 @@
 
 mod assembly;
 mod boot;
+mod conventional;
 mod debootstrap;
 mod ext4;
+mod grubdisk;
 mod provisioner;
 mod report;
 mod run;
 mod slot_write;
 mod verity;
+mod vm;
 mod watch;
 
 use std::path::{Path, PathBuf};
