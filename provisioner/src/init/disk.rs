@@ -162,7 +162,11 @@ pub fn probe(roots: &Roots, name: &str) -> Result<Option<BootDisk>> {
 }
 
 /// One scan of all disks. More than one Basalt disk: the first by kernel
-/// name wins, with a warning naming the others.
+/// name wins, with a warning naming the others. Only disks that exist at
+/// that scan count: the disk controllers behind AHCI, NVMe and virtio-scsi
+/// are still being probed in the background when the wait starts
+/// (`loadorder.rs`), so a Basalt disk on virtio-blk found first is booted
+/// even if a Basalt disk on one of them appears later.
 pub fn scan(roots: &Roots) -> Result<Option<BootDisk>> {
     let mut found = Vec::new();
     for name in whole_disks(roots) {
