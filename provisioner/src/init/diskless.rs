@@ -94,8 +94,9 @@ fn wait_for_device(dev: &Path, timeout: Duration) -> Result<()> {
 }
 
 /// Steps 2–4 (after [`load_extra_modules`]): /usr verified from the
-/// carried image, ROOT mounted at `sysroot` with the skeleton. Returns the [`BootDisk`] the first-boot
-/// hooks get: /usr on the loop device, ROOT the tmpfs or the device, no OEM.
+/// carried image, ROOT mounted at `sysroot` with the skeleton. Returns the
+/// [`BootDisk`] the first-boot hooks get: /usr on the loop device, ROOT
+/// the tmpfs or the device, no OEM.
 pub fn assemble(p: &BootParams, sysroot: &Path) -> Result<BootDisk> {
     let image = p
         .usr_image

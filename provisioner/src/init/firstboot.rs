@@ -1,8 +1,8 @@
 //! First boot: detection by a stamp file on ROOT, and the boundary to the
 //! two jobs /init does only then: growing ROOT to fill the disk and running
 //! the provisioner against /sysroot (after loading the config sources'
-//! modules, `loadorder::CONFIG_LOAD_ORDER`). Both are hooks ([`Hooks`]) so the
-//! provisioner crate's library can be wired in by `src/bin/init.rs`
+//! modules, `loadorder::CONFIG_LOAD_ORDER`). Both are hooks ([`Hooks`]) so
+//! the provisioner crate's library can be wired in by `src/bin/init.rs`
 //! without /init depending on how provisioning works. An unwired hook is
 //! reported on the console and the stamp is NOT written, so the next boot
 //! tries again; it is never treated as success.

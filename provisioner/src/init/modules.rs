@@ -23,8 +23,9 @@ const MODULE_INIT_COMPRESSED_FILE: i32 = 4;
 /// `mod->async_probe_requested`). The driver core then probes the
 /// module's devices in the background (drivers/base/dd.c,
 /// `driver_allows_async_probing`), and `do_init_module` returns without
-/// `async_synchronize_full()`. Every later module load without it runs
-/// that call and so waits for those probes.
+/// `async_synchronize_full()`. Every later module load without it that
+/// runs the module's init makes that call and so waits for those probes
+/// (a load that ends in `EEXIST` does not).
 pub const ASYNC_PROBE: &str = "async_probe";
 const ASYNC_PROBE_C: &CStr = c"async_probe";
 
