@@ -89,8 +89,8 @@ pub fn initramfs_modules(
         wanted,
         async_probe: &[],
     };
-    let mut lists = initramfs_lists(tree, kver, &[spec], decompress)?;
-    Ok(lists.remove(0))
+    let resolver = Resolver::new(tree, kver)?;
+    one_list(tree, &resolver, &spec, &mut HashSet::new(), decompress)
 }
 
 /// One [`InitramfsModules`] per spec, in order; a module is in the first
@@ -104,45 +104,56 @@ pub fn initramfs_lists(
 ) -> Result<Vec<InitramfsModules>, KmodError> {
     let resolver = Resolver::new(tree, kver)?;
     let mut loaded: HashSet<String> = HashSet::new();
-    let mut out = Vec::with_capacity(specs.len());
-    for spec in specs {
-        let paths = resolver.order(spec.wanted, spec.async_probe, &loaded)?;
-        let asynchronous: HashSet<String> =
-            spec.async_probe.iter().map(|n| normalize_name(n)).collect();
-        let mut modules = Vec::with_capacity(paths.len());
-        let mut text = String::new();
-        for p in paths {
-            let name = modname(&p);
-            let raw = file_bytes(tree, &p)?.ok_or_else(|| KmodError::Read {
-                path: p.clone(),
-                source: std::io::Error::new(
-                    std::io::ErrorKind::NotFound,
-                    "listed in modules.dep but not a file in the tree",
-                ),
-            })?;
-            let (path, bytes) = if decompress {
-                (uncompressed_path(&p).to_string(), module_image(&p, raw)?)
-            } else {
-                (p, raw)
-            };
-            text.push_str(&path);
-            if asynchronous.contains(&name) {
-                text.push(' ');
-                text.push_str(ASYNC_PROBE_PARAM);
-            }
-            text.push('\n');
-            modules.push(InitramfsModule {
-                path,
-                content: Content::from_bytes(bytes),
-            });
-            loaded.insert(name);
+    specs
+        .iter()
+        .map(|spec| one_list(tree, &resolver, spec, &mut loaded, decompress))
+        .collect()
+}
+
+/// The list of `spec` without the modules in `loaded`, which it extends
+/// by the ones it adds.
+fn one_list(
+    tree: &Tree,
+    resolver: &Resolver,
+    spec: &ListSpec<'_>,
+    loaded: &mut HashSet<String>,
+    decompress: bool,
+) -> Result<InitramfsModules, KmodError> {
+    let paths = resolver.order(spec.wanted, spec.async_probe, loaded)?;
+    let asynchronous: HashSet<String> =
+        spec.async_probe.iter().map(|n| normalize_name(n)).collect();
+    let mut modules = Vec::with_capacity(paths.len());
+    let mut text = String::new();
+    for p in paths {
+        let name = modname(&p);
+        let raw = file_bytes(tree, &p)?.ok_or_else(|| KmodError::Read {
+            path: p.clone(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "listed in modules.dep but not a file in the tree",
+            ),
+        })?;
+        let (path, bytes) = if decompress {
+            (uncompressed_path(&p).to_string(), module_image(&p, raw)?)
+        } else {
+            (p, raw)
+        };
+        text.push_str(&path);
+        if asynchronous.contains(&name) {
+            text.push(' ');
+            text.push_str(ASYNC_PROBE_PARAM);
         }
-        out.push(InitramfsModules {
-            modules,
-            load_order: text,
+        text.push('\n');
+        modules.push(InitramfsModule {
+            path,
+            content: Content::from_bytes(bytes),
         });
+        loaded.insert(name);
     }
-    Ok(out)
+    Ok(InitramfsModules {
+        modules,
+        load_order: text,
+    })
 }
 
 #[cfg(test)]
