@@ -1,32 +1,46 @@
 //! The initramfs: Basalt's static `/init`, the kernel modules needed to reach
-//! and verify /usr (virtio, NVMe, SATA/AHCI, dm-verity, ext4) in load order,
-//! as a deterministic newc cpio compressed with zstd (level 19). The kernel
-//! unpacks zstd about three times faster than xz under emulation (0.2-0.3 s
-//! against 0.75 s for this archive under QEMU TCG), which is boot time, for
-//! about 10% more bytes.
+//! and verify /usr (virtio, NVMe, SATA/AHCI, dm-verity, ext4) and to read
+//! the first-boot config sources, with the two lists /init loads them from
+//! (provisioner/src/init/loadorder.rs), as a deterministic newc cpio
+//! compressed with zstd (level 19). The kernel unpacks zstd about three
+//! times faster than xz under emulation (0.2-0.3 s against 0.75 s for this
+//! archive under QEMU TCG), which is boot time, for about 10% more bytes.
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use basalt_cpio::{Archive, Compression};
+use basalt_kmod::ListSpec;
 use basalt_tree::{Content, Entry, Kind, Tree};
 
 use crate::embedded;
 
-/// Where /init reads the module load order (provisioner/src/init/README.md).
-const LOAD_ORDER: &str = "/lib/modules/load-order";
+/// The disk path's list, loaded on every boot; the disk controller drivers
+/// (`basalt_kmod::ASYNC_PROBE_MODULES`) come last, with `async_probe`.
+const LOAD_ORDER: &str = basalt_provisioner::init::loadorder::LOAD_ORDER;
+/// The config sources' list, loaded on the first boot only.
+const CONFIG_LOAD_ORDER: &str = basalt_provisioner::init::loadorder::CONFIG_LOAD_ORDER;
 
-/// Modules beyond the disk path: the config sources /init reads (QEMU's
-/// fw_cfg, ISO 9660 config drives and NoCloud disks, FAT OEM/cidata media).
+/// Modules beyond the disk path: the config sources /init reads on the
+/// first boot (QEMU's fw_cfg, ISO 9660 config drives and NoCloud disks,
+/// FAT OEM/cidata media). Their list holds what the disk list does not.
 const CONFIG_SOURCE_MODULES: &[&str] = &["qemu_fw_cfg", "isofs", "vfat"];
 
 /// Build the compressed initramfs for kernel `kver` from the image tree.
 pub fn build(tree: &Tree, kver: &str, epoch: i64) -> Result<Vec<u8>> {
-    let wanted: Vec<&str> = basalt_kmod::BOOT_MODULES
-        .iter()
-        .chain(CONFIG_SOURCE_MODULES)
-        .copied()
-        .collect();
-    let mods = basalt_kmod::initramfs_modules(tree, kver, &wanted, true)
-        .with_context(|| format!("collecting the boot modules of {kver}"))?;
+    let specs = [
+        ListSpec {
+            wanted: basalt_kmod::BOOT_MODULES,
+            async_probe: basalt_kmod::ASYNC_PROBE_MODULES,
+        },
+        ListSpec {
+            wanted: CONFIG_SOURCE_MODULES,
+            async_probe: &[],
+        },
+    ];
+    let lists = basalt_kmod::initramfs_lists(tree, kver, &specs, true)
+        .with_context(|| format!("collecting the initramfs modules of {kver}"))?;
+    let [disk, config] = &lists[..] else {
+        bail!("internal: {} module lists for 2 specs", lists.len());
+    };
     let mut t = Tree::new();
     t.get_mut("/").context("tree without a root")?.mtime = epoch;
     for d in ["/dev", "/proc", "/sys", "/run", "/sysroot", "/tmp"] {
@@ -45,17 +59,51 @@ pub fn build(tree: &Tree, kver: &str, epoch: i64) -> Result<Vec<u8>> {
         "/init",
         Entry::file(0o755, Content::from_bytes(embedded::INIT.to_vec())).at(epoch),
     )?;
-    for m in &mods.modules {
-        t.insert_p(&m.path, Entry::file(0o644, m.content.clone()).at(epoch))?;
+    for (list, path) in [(disk, LOAD_ORDER), (config, CONFIG_LOAD_ORDER)] {
+        for m in &list.modules {
+            t.insert_p(&m.path, Entry::file(0o644, m.content.clone()).at(epoch))?;
+        }
+        t.insert_p(
+            path,
+            Entry::file(
+                0o644,
+                Content::from_bytes(list.load_order.clone().into_bytes()),
+            )
+            .at(epoch),
+        )?;
     }
-    t.insert_p(
-        LOAD_ORDER,
-        Entry::file(0o644, Content::from_bytes(mods.load_order.into_bytes())).at(epoch),
-    )?;
     t.clamp_mtimes(epoch);
     let cpio = Archive::from_tree(&t)
         .context("laying out the initramfs")?
         .to_vec()
         .context("writing the initramfs")?;
     basalt_cpio::compress_bytes(&cpio, Compression::zstd()).context("compressing the initramfs")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lists_are_what_init_reads() {
+        // The parameter the lists carry is the one /init passes on.
+        assert_eq!(
+            basalt_kmod::ASYNC_PROBE_PARAM,
+            basalt_provisioner::init::modules::ASYNC_PROBE
+        );
+        let line = format!(
+            "/usr/lib/modules/6.12/kernel/drivers/ata/ahci.ko {}\n",
+            basalt_kmod::ASYNC_PROBE_PARAM
+        );
+        let parsed =
+            basalt_provisioner::init::loadorder::parse_load_order(LOAD_ORDER, &line).unwrap();
+        assert_eq!(
+            parsed[0].params,
+            basalt_provisioner::init::modules::Params::AsyncProbe
+        );
+        // Every async-probing driver is one the disk list loads.
+        for m in basalt_kmod::ASYNC_PROBE_MODULES {
+            assert!(basalt_kmod::BOOT_MODULES.contains(m), "{m}");
+        }
+    }
 }

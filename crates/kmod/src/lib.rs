@@ -8,7 +8,8 @@
 //! (modules.dep.bin, modules.alias.bin, modules.symbols.bin,
 //! modules.builtin.bin, modules.builtin.alias.bin) back into the tree.
 //! [`load_order`] then answers "which files, in which order" for an
-//! initramfs.
+//! initramfs, and [`initramfs_lists`] splits an initramfs's modules into
+//! the lists its /init loads at different points.
 
 mod decompress;
 mod depmod;
@@ -26,7 +27,10 @@ pub use depmod::{Report, depmod, module_dir};
 pub use elf::{ModuleElf, NeededSymbol};
 pub use error::KmodError;
 pub use index::{INDEX_MAGIC, INDEX_VERSION, IndexBuilder, IndexReader, Values};
-pub use initramfs::{BOOT_MODULES, InitramfsModule, InitramfsModules, initramfs_modules};
+pub use initramfs::{
+    ASYNC_PROBE_MODULES, ASYNC_PROBE_PARAM, BOOT_MODULES, InitramfsModule, InitramfsModules,
+    ListSpec, initramfs_lists, initramfs_modules,
+};
 pub use load_order::load_order;
 pub use names::{modname, normalize_alias};
 

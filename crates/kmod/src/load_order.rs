@@ -99,45 +99,103 @@ fn resolve(name: &str, dep: &DepFile, aliases: &[(String, String)]) -> Vec<Strin
 /// that do not exist are skipped, as modprobe does. Needs depmod's output
 /// (modules.dep) in the tree.
 pub fn load_order(tree: &Tree, kver: &str, wanted: &[&str]) -> Result<Vec<String>, KmodError> {
-    let dir = module_dir(tree, kver)?;
-    let dep_bytes =
-        file_bytes(tree, &format!("{dir}/modules.dep"))?.ok_or_else(|| KmodError::BadDepFile {
-            file: format!("{dir}/modules.dep"),
-            line: 0,
-            why: "missing; run depmod first".into(),
-        })?;
-    let dep = parse_dep(&dir, &dep_bytes)?;
-    let soft = parse_softdep_pre(
-        &file_bytes(tree, &format!("{dir}/modules.softdep"))?.unwrap_or_default(),
-    );
-    let aliases =
-        parse_aliases(&file_bytes(tree, &format!("{dir}/modules.alias"))?.unwrap_or_default());
-    let builtin: HashSet<String> = file_bytes(tree, &format!("{dir}/modules.builtin"))?
-        .map(|b| String::from_utf8_lossy(&b).lines().map(modname).collect())
-        .unwrap_or_default();
+    let r = Resolver::new(tree, kver)?;
+    r.order(wanted, &[], &HashSet::new())
+}
 
-    let mut out: Vec<String> = Vec::new();
-    let mut done: HashSet<String> = HashSet::new();
-    let mut visiting: HashSet<String> = HashSet::new();
-    let ctx = Ctx {
-        dep: &dep,
-        soft: &soft,
-        aliases: &aliases,
-        dir: &dir,
-    };
-    for w in wanted {
-        let names = resolve(w, &dep, &aliases);
-        if names.is_empty() {
-            if builtin.contains(&normalize_name(w)) {
-                continue;
+/// The module indexes a load order is computed from (depmod's output in
+/// the tree), read once for several lists.
+pub(crate) struct Resolver {
+    dep: DepFile,
+    soft: HashMap<String, Vec<String>>,
+    aliases: Vec<(String, String)>,
+    builtin: HashSet<String>,
+    dir: String,
+}
+
+impl Resolver {
+    pub(crate) fn new(tree: &Tree, kver: &str) -> Result<Resolver, KmodError> {
+        let dir = module_dir(tree, kver)?;
+        let dep_bytes = file_bytes(tree, &format!("{dir}/modules.dep"))?.ok_or_else(|| {
+            KmodError::BadDepFile {
+                file: format!("{dir}/modules.dep"),
+                line: 0,
+                why: "missing; run depmod first".into(),
             }
+        })?;
+        let dep = parse_dep(&dir, &dep_bytes)?;
+        let soft = parse_softdep_pre(
+            &file_bytes(tree, &format!("{dir}/modules.softdep"))?.unwrap_or_default(),
+        );
+        let aliases =
+            parse_aliases(&file_bytes(tree, &format!("{dir}/modules.alias"))?.unwrap_or_default());
+        let builtin: HashSet<String> = file_bytes(tree, &format!("{dir}/modules.builtin"))?
+            .map(|b| String::from_utf8_lossy(&b).lines().map(modname).collect())
+            .unwrap_or_default();
+        Ok(Resolver {
+            dep,
+            soft,
+            aliases,
+            builtin,
+            dir,
+        })
+    }
+
+    /// Module names `w` stands for; empty if it is built in; an error if
+    /// it is neither a module nor built in.
+    fn names(&self, w: &str) -> Result<Vec<String>, KmodError> {
+        let names = resolve(w, &self.dep, &self.aliases);
+        if names.is_empty() && !self.builtin.contains(&normalize_name(w)) {
             return Err(KmodError::UnknownModule(w.to_string()));
         }
-        for name in names {
-            add(&name, &ctx, &mut out, &mut done, &mut visiting);
-        }
+        Ok(names)
     }
-    Ok(out)
+
+    /// The load order of `wanted` (see [`load_order`]) without the modules
+    /// named in `skip` (already loaded by an earlier list; their
+    /// dependencies are taken as loaded too). The modules named in `last`
+    /// come after every module of the list that does not need them: first
+    /// everything else, then what the `last` ones need, then the `last`
+    /// ones. The order stays a valid dependency order in any case (a
+    /// module that needs a `last` one is loaded after it).
+    pub(crate) fn order(
+        &self,
+        wanted: &[&str],
+        last: &[&str],
+        skip: &HashSet<String>,
+    ) -> Result<Vec<String>, KmodError> {
+        let last: HashSet<String> = last.iter().map(|n| normalize_name(n)).collect();
+        let mut first = Vec::new();
+        let mut deferred = Vec::new();
+        for w in wanted {
+            for name in self.names(w)? {
+                if last.contains(&name) {
+                    deferred.push(name);
+                } else {
+                    first.push(name);
+                }
+            }
+        }
+        let mut out: Vec<String> = Vec::new();
+        let mut done: HashSet<String> = skip.clone();
+        let mut visiting: HashSet<String> = HashSet::new();
+        let ctx = Ctx {
+            dep: &self.dep,
+            soft: &self.soft,
+            aliases: &self.aliases,
+            dir: &self.dir,
+        };
+        for name in &first {
+            add(name, &ctx, &mut out, &mut done, &mut visiting);
+        }
+        for name in &deferred {
+            add_needs(name, &ctx, &mut out, &mut done, &mut visiting);
+        }
+        for name in &deferred {
+            add(name, &ctx, &mut out, &mut done, &mut visiting);
+        }
+        Ok(out)
+    }
 }
 
 struct Ctx<'a> {
@@ -147,17 +205,15 @@ struct Ctx<'a> {
     dir: &'a str,
 }
 
-fn add(
+/// What `name` needs before it: its pre-softdeps, then its dependencies.
+fn add_needs(
     name: &str,
     ctx: &Ctx<'_>,
     out: &mut Vec<String>,
     done: &mut HashSet<String>,
     visiting: &mut HashSet<String>,
 ) {
-    if done.contains(name) || !visiting.insert(name.to_string()) {
-        return;
-    }
-    let Some((path, deps)) = ctx.dep.lines.get(name) else {
+    let Some((_, deps)) = ctx.dep.lines.get(name) else {
         return;
     };
     // Pre-softdeps name modules or aliases (`crc32c`); missing ones are skipped.
@@ -170,6 +226,22 @@ fn add(
     for d in deps.iter().rev() {
         add(&modname(d), ctx, out, done, visiting);
     }
+}
+
+fn add(
+    name: &str,
+    ctx: &Ctx<'_>,
+    out: &mut Vec<String>,
+    done: &mut HashSet<String>,
+    visiting: &mut HashSet<String>,
+) {
+    if done.contains(name) || !visiting.insert(name.to_string()) {
+        return;
+    }
+    let Some((path, _)) = ctx.dep.lines.get(name) else {
+        return;
+    };
+    add_needs(name, ctx, out, done, visiting);
     out.push(format!("{}/{path}", ctx.dir));
     done.insert(name.to_string());
 }

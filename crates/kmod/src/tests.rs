@@ -10,7 +10,7 @@ use basalt_tree::{Content, Entry, Kind, Tree};
 use crate::elf::build_test_module;
 use crate::{IndexReader, depmod, initramfs_modules, load_order};
 
-const KVER: &str = "6.12.0-test-amd64";
+pub(crate) const KVER: &str = "6.12.0-test-amd64";
 
 fn xz(b: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
@@ -20,7 +20,7 @@ fn xz(b: &[u8]) -> Vec<u8> {
     out
 }
 
-fn sample_tree() -> Tree {
+pub(crate) fn sample_tree() -> Tree {
     let d = format!("/usr/lib/modules/{KVER}");
     let mut t = Tree::new();
     let add = |t: &mut Tree, rel: &str, bytes: Vec<u8>| {
@@ -517,6 +517,33 @@ fn oracle_real_kernel() {
         set.load_order.contains("/dm-verity.ko\n"),
         "dm-verity is a module on Debian"
     );
+    // The disk list as the builder writes it: the controllers last, each
+    // with the async_probe parameter, and no other line with it.
+    let disk = crate::initramfs_lists(
+        &t,
+        &kver,
+        &[crate::ListSpec {
+            wanted: crate::BOOT_MODULES,
+            async_probe: crate::ASYNC_PROBE_MODULES,
+        }],
+        true,
+    )
+    .unwrap()
+    .remove(0);
+    eprintln!("disk list:\n{}", disk.load_order);
+    let lines: Vec<&str> = disk.load_order.lines().collect();
+    let (sync, tail) = lines.split_at(lines.len() - crate::ASYNC_PROBE_MODULES.len());
+    assert!(sync.iter().all(|l| !l.contains(' ')), "{sync:?}");
+    let mut names: Vec<String> = tail
+        .iter()
+        .map(|l| {
+            let (path, param) = l.split_once(' ').unwrap();
+            assert_eq!(param, crate::ASYNC_PROBE_PARAM, "{l}");
+            crate::modname(path)
+        })
+        .collect();
+    names.sort();
+    assert_eq!(names, ["ahci", "nvme", "virtio_scsi"]);
     for m in [
         "virtio_blk",
         "nvme",

@@ -162,7 +162,11 @@ pub fn probe(roots: &Roots, name: &str) -> Result<Option<BootDisk>> {
 }
 
 /// One scan of all disks. More than one Basalt disk: the first by kernel
-/// name wins, with a warning naming the others.
+/// name wins, with a warning naming the others. Only disks that exist at
+/// that scan count: the disk controllers behind AHCI, NVMe and virtio-scsi
+/// are still being probed in the background when the wait starts
+/// (`loadorder.rs`), so a Basalt disk on virtio-blk found first is booted
+/// even if a Basalt disk on one of them appears later.
 pub fn scan(roots: &Roots) -> Result<Option<BootDisk>> {
     let mut found = Vec::new();
     for name in whole_disks(roots) {
@@ -184,15 +188,25 @@ pub fn scan(roots: &Roots) -> Result<Option<BootDisk>> {
     Ok(found.into_iter().next())
 }
 
-/// Rescan until a Basalt disk appears or `timeout` passes.
+/// Rescan until a Basalt disk appears or `timeout` passes. A scan that
+/// fails is retried too: a disk probed in the background can be caught
+/// between its registration and its partitions' (the kernel's
+/// `device_add_disk` makes the disk openable before
+/// `disk_scan_partitions` adds them), which reads as "GPT partition N has
+/// no kernel device". An error that lasts until `timeout` is returned.
 pub fn wait_for_disk(roots: &Roots, timeout: Duration) -> Result<BootDisk> {
     let start = Instant::now();
     let mut announced = false;
     loop {
-        if let Some(d) = scan(roots)? {
-            return Ok(d);
-        }
+        let failed = match scan(roots) {
+            Ok(Some(d)) => return Ok(d),
+            Ok(None) => None,
+            Err(e) => Some(e),
+        };
         if start.elapsed() >= timeout {
+            if let Some(e) = failed {
+                return Err(e);
+            }
             return Err(InitError::NoBootDisk {
                 secs: timeout.as_secs(),
                 wanted: REQUIRED.join(", "),
@@ -321,12 +335,28 @@ mod tests {
     #[test]
     fn partition_without_kernel_device_is_an_error() {
         let roots = fake("nodev", &[("vda", BASALT)]);
-        std::fs::remove_dir_all(roots.sys_block.join("vda").join("vda9")).unwrap();
+        let part = roots.sys_block.join("vda").join("vda9");
+        std::fs::remove_dir_all(&part).unwrap();
         let err = scan(&roots).unwrap_err().to_string();
         assert!(
             err.contains("partition 9 (ROOT) has no kernel device"),
             "{err}"
         );
+        // Until the timeout, the wait retries; the lasting error is returned.
+        let err = wait_for_disk(&roots, Duration::from_millis(250))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("has no kernel device"), "{err}");
+        // A partition registered while the wait runs is found.
+        let late = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(300));
+            std::fs::create_dir_all(&part).unwrap();
+            std::fs::write(part.join("partition"), "9\n").unwrap();
+            std::fs::write(part.join("dev"), "250:9\n").unwrap();
+        });
+        let d = wait_for_disk(&roots, Duration::from_secs(10)).unwrap();
+        late.join().unwrap();
+        assert_eq!(d.root.dev, roots.dev.join("vda9"));
         std::fs::remove_dir_all(roots.dev.parent().unwrap()).ok();
     }
 }

@@ -5,7 +5,8 @@
 //! then the hash tree. /init then:
 //!
 //! 1. loads the extra modules the PXE initrd lists in
-//!    [`EXTRA_LOAD_ORDER`] (the loop driver);
+//!    [`EXTRA_LOAD_ORDER`] (the loop driver), before the disk list of
+//!    every boot (`loadorder.rs`);
 //! 2. attaches the image read-only to a loop device (`loopdev.rs`) and
 //!    sets up dm-verity on it with the root hash from the command line
 //!    (the same `verity.rs`/`devmapper.rs` code as disk boots);
@@ -28,7 +29,7 @@ use super::cmdline::{BootParams, split_words};
 use super::disk::{BootDisk, Part};
 use super::error::{InitError, Result};
 use super::firstboot::{self, FirstBootContext, Hooks};
-use super::{etc, fatal, loopdev, modules, mounts, net, verity};
+use super::{etc, fatal, loadorder, loopdev, mounts, net, verity};
 
 /// Extra module list of the PXE initrd (same format as
 /// `/lib/modules/load-order`): the loop driver, when it is a module.
@@ -65,23 +66,13 @@ pub fn needs_network(cmdline: &str) -> bool {
     })
 }
 
-/// Load the modules of [`EXTRA_LOAD_ORDER`]; absent means the kernel has
-/// them built in.
-fn load_extra_modules() -> Result<()> {
-    let text = match std::fs::read_to_string(EXTRA_LOAD_ORDER) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(InitError::io("reading", EXTRA_LOAD_ORDER)(e)),
-    };
-    let paths = modules::parse_load_order(&text).map_err(|why| InitError::Io {
-        what: "parsing",
-        path: EXTRA_LOAD_ORDER.into(),
-        source: std::io::Error::other(why),
-    })?;
-    for p in &paths {
-        modules::load(p)?;
-    }
-    Ok(())
+/// Step 1: load the modules of [`EXTRA_LOAD_ORDER`]; absent means the
+/// kernel has them built in. Called before the disk list
+/// (`loadorder::load_disk_modules`): a synchronous load after it would
+/// wait for the disk controllers' background probes. The list is the
+/// closure of its own modules, so it needs nothing from the disk list.
+pub fn load_extra_modules() -> Result<()> {
+    loadorder::load_all_or_fail(EXTRA_LOAD_ORDER).map(|_| ())
 }
 
 /// Wait (bounded by `basalt.disk_timeout`) for the `root=` device node.
@@ -102,15 +93,15 @@ fn wait_for_device(dev: &Path, timeout: Duration) -> Result<()> {
     Ok(())
 }
 
-/// Steps 1–4: /usr verified from the carried image, ROOT mounted at
-/// `sysroot` with the skeleton. Returns the [`BootDisk`] the first-boot
-/// hooks get: /usr on the loop device, ROOT the tmpfs or the device, no OEM.
+/// Steps 2–4 (after [`load_extra_modules`]): /usr verified from the
+/// carried image, ROOT mounted at `sysroot` with the skeleton. Returns the
+/// [`BootDisk`] the first-boot hooks get: /usr on the loop device, ROOT
+/// the tmpfs or the device, no OEM.
 pub fn assemble(p: &BootParams, sysroot: &Path) -> Result<BootDisk> {
     let image = p
         .usr_image
         .as_deref()
         .ok_or_else(|| InitError::Cmdline("internal: not a diskless boot".into()))?;
-    load_extra_modules()?;
     if !image.is_file() {
         return Err(InitError::Io {
             what: "diskless boot (basalt.usr=initrd:...): no /usr image at",

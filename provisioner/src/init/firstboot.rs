@@ -1,7 +1,8 @@
 //! First boot: detection by a stamp file on ROOT, and the boundary to the
 //! two jobs /init does only then: growing ROOT to fill the disk and running
-//! the provisioner against /sysroot. Both are hooks ([`Hooks`]) so the
-//! provisioner crate's library can be wired in by `src/bin/init.rs`
+//! the provisioner against /sysroot (after loading the config sources'
+//! modules, `loadorder::CONFIG_LOAD_ORDER`). Both are hooks ([`Hooks`]) so
+//! the provisioner crate's library can be wired in by `src/bin/init.rs`
 //! without /init depending on how provisioning works. An unwired hook is
 //! reported on the console and the stamp is NOT written, so the next boot
 //! tries again; it is never treated as success.
@@ -13,7 +14,7 @@ use std::path::{Path, PathBuf};
 use super::cmdline::{BootParams, FirstBootMode};
 use super::disk::BootDisk;
 use super::error::{InitError, Result};
-use super::fatal;
+use super::{fatal, loadorder};
 
 /// Written (relative to the real root) after provisioning succeeded.
 pub const STAMP: &str = "var/lib/basalt/provisioned";
@@ -98,6 +99,11 @@ pub fn run(hooks: &Hooks, ctx: &FirstBootContext<'_>) -> Result<Outcome> {
         ));
         return Ok(Outcome::NotWired);
     };
+    // The config sources' filesystems and fw_cfg need their modules; only
+    // the first boot reads them. Loading them here also waits for the disk
+    // controllers' background probes (see loadorder.rs), so a config
+    // drive behind one of them is there when `provision` looks.
+    loadorder::load_config_source_modules()?;
     if let Err(msg) = provision(ctx) {
         let record = format!("{msg}\n");
         if let Err(e) = write_atomic(ctx.sysroot, FAILURE, &record) {

@@ -1,9 +1,11 @@
 //! Basalt's initramfs `/init` (PID 1 until switch_root). The steps, in
 //! order: mount /proc, /sys, /dev, /run; read the kernel command line;
-//! load the initramfs modules; wait for the boot disk (GPT with USR-A,
+//! load the initramfs's disk modules (the disk controllers probing in the
+//! background, `loadorder.rs`); wait for the boot disk (GPT with USR-A,
 //! USR-B, ROOT); set up dm-verity for the selected /usr slot; mount ROOT
 //! at /sysroot and the verity device read-only at /sysroot/usr; seed /etc
-//! from /usr/share/factory/etc; on first boot grow ROOT and provision;
+//! from /usr/share/factory/etc; on first boot grow ROOT, load the config
+//! sources' modules and provision;
 //! switch_root into systemd. With `basalt.usr=initrd:...` the boot is
 //! diskless (`diskless.rs`): /usr is an image carried in the initramfs,
 //! ROOT a tmpfs. Any error is fatal: a clear console message,
@@ -22,6 +24,7 @@ pub mod firstboot;
 pub mod grow;
 pub mod ifname;
 pub mod label;
+pub mod loadorder;
 pub mod loopdev;
 pub mod machineid;
 pub mod modules;
@@ -54,7 +57,8 @@ pub fn prepare(hooks: &mut Hooks, delay: &mut Duration) -> Result<(BootParams, S
     *delay = cmdline::panic_delay(&line);
     let params = BootParams::parse(&line)?;
     if params.usr_image.is_some() {
-        modules::load_all()?;
+        diskless::load_extra_modules()?;
+        loadorder::load_disk_modules()?;
         let sysroot = Path::new(SYSROOT);
         let disk = diskless::assemble(&params, sysroot)?;
         seed_etc(sysroot)?;
@@ -70,7 +74,7 @@ pub fn prepare(hooks: &mut Hooks, delay: &mut Duration) -> Result<(BootParams, S
     }
     fatal::info(format!("booting /usr slot {}", params.slot.letter()));
 
-    modules::load_all()?;
+    loadorder::load_disk_modules()?;
     let disk = disk::wait_for_disk(&disk::Roots::default(), params.disk_timeout)?;
     fatal::info(format!(
         "boot disk {}: /usr slot on {}, ROOT on {}",

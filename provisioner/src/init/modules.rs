@@ -1,24 +1,62 @@
-//! Loading the kernel modules the builder put into the initramfs, in the
-//! order it wrote to /lib/modules/load-order (one absolute path a line,
-//! dependencies first). `.ko` files go to finit_module(2); `.ko.xz` is
-//! decompressed here (pure Rust) and passed to init_module(2), so no kernel
-//! support for compressed modules is needed; `.ko.zst` and `.ko.gz` are
-//! handed to finit_module with MODULE_INIT_COMPRESSED_FILE, which needs
-//! CONFIG_MODULE_DECOMPRESS and gives a clear error without it.
+//! Loading one kernel module file. `.ko` files go to finit_module(2);
+//! `.ko.xz` is decompressed here (pure Rust) and passed to init_module(2),
+//! so no kernel support for compressed modules is needed; `.ko.zst` and
+//! `.ko.gz` are handed to finit_module with MODULE_INIT_COMPRESSED_FILE,
+//! which needs CONFIG_MODULE_DECOMPRESS and gives a clear error without it.
+//! The lists of modules the initramfs loads are in `loadorder.rs`.
 
+use std::ffi::CStr;
 use std::fs::File;
 use std::io::BufReader;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use rustix::io::Errno;
 
 use super::error::{InitError, Result};
-use super::fatal;
 
-pub const LOAD_ORDER: &str = "/lib/modules/load-order";
 /// finit_module flag: the file is compressed, the kernel decompresses it
 /// (include/uapi/linux/module.h).
 const MODULE_INIT_COMPRESSED_FILE: i32 = 4;
+
+/// The kernel's generic module parameter for asynchronous probing: every
+/// module accepts it (kernel/module/main.c, `unknown_module_param_cb` sets
+/// `mod->async_probe_requested`). The driver core then probes the
+/// module's devices in the background (drivers/base/dd.c,
+/// `driver_allows_async_probing`), and `do_init_module` returns without
+/// `async_synchronize_full()`. Every later module load without it that
+/// runs the module's init makes that call and so waits for those probes
+/// (a load that ends in `EEXIST` does not).
+pub const ASYNC_PROBE: &str = "async_probe";
+const ASYNC_PROBE_C: &CStr = c"async_probe";
+
+/// The parameters /init passes to a module (the `param_values` string of
+/// finit_module/init_module).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Params {
+    #[default]
+    None,
+    /// [`ASYNC_PROBE`].
+    AsyncProbe,
+}
+
+impl Params {
+    fn values(self) -> &'static CStr {
+        match self {
+            Params::None => c"",
+            Params::AsyncProbe => ASYNC_PROBE_C,
+        }
+    }
+}
+
+/// The module name of a module file, as the kernel spells it
+/// (`/x/dm-verity.ko.xz` -> `dm_verity`).
+pub fn module_name(path: &Path) -> String {
+    let base = path
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
+    base.split('.').next().unwrap_or_default().replace('-', "_")
+}
 
 /// How a module file is loaded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,27 +82,6 @@ pub fn method_for(path: &Path) -> Option<Method> {
     }
 }
 
-/// The paths of a load-order file: one per line, `#` comments and blank
-/// lines ignored; every path must be absolute and name a module.
-pub fn parse_load_order(text: &str) -> std::result::Result<Vec<PathBuf>, String> {
-    let mut out = Vec::new();
-    for (n, line) in text.lines().enumerate() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let p = PathBuf::from(line);
-        if !p.is_absolute() || method_for(&p).is_none() {
-            return Err(format!(
-                "{LOAD_ORDER}:{}: {line:?} is not an absolute path to a .ko, .ko.xz, .ko.zst or .ko.gz",
-                n + 1
-            ));
-        }
-        out.push(p);
-    }
-    Ok(out)
-}
-
 /// The uncompressed image of an xz-compressed module.
 pub fn decompress_xz(path: &Path) -> Result<Vec<u8>> {
     let f = File::open(path).map_err(InitError::io("opening module", path))?;
@@ -77,18 +94,26 @@ pub fn decompress_xz(path: &Path) -> Result<Vec<u8>> {
     Ok(out)
 }
 
-/// Load one module. `Ok(false)` if it was already loaded.
+/// Load one module without parameters. `Ok(false)` if it was already
+/// loaded (or is built in).
 pub fn load(path: &Path) -> Result<bool> {
+    load_with(path, Params::None)
+}
+
+/// Load one module with `params`. `Ok(false)` if it was already loaded
+/// (the parameters are then not applied).
+pub fn load_with(path: &Path, params: Params) -> Result<bool> {
+    let values = params.values();
     let res = match method_for(path) {
         Some(Method::Plain) => {
             let f = File::open(path).map_err(InitError::io("opening module", path))?;
-            rustix::system::finit_module(&f, c"", 0)
+            rustix::system::finit_module(&f, values, 0)
         }
         Some(Method::KernelDecompress) => {
             let f = File::open(path).map_err(InitError::io("opening module", path))?;
-            rustix::system::finit_module(&f, c"", MODULE_INIT_COMPRESSED_FILE)
+            rustix::system::finit_module(&f, values, MODULE_INIT_COMPRESSED_FILE)
         }
-        Some(Method::Xz) => rustix::system::init_module(&decompress_xz(path)?, c""),
+        Some(Method::Xz) => rustix::system::init_module(&decompress_xz(path)?, values),
         None => {
             return Err(InitError::io("not a module", path)(std::io::Error::other(
                 "unknown extension",
@@ -104,37 +129,6 @@ pub fn load(path: &Path) -> Result<bool> {
             source: e.into(),
         }),
     }
-}
-
-/// Load every module of the load-order file. A module that fails to load
-/// is reported and skipped (the disk wait that follows names what is
-/// missing); a malformed load-order file is an error.
-pub fn load_all() -> Result<usize> {
-    let text = match std::fs::read_to_string(LOAD_ORDER) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            fatal::warn(format!(
-                "{LOAD_ORDER} is missing: loading no modules (drivers must be built in)"
-            ));
-            return Ok(0);
-        }
-        Err(e) => return Err(InitError::io("reading", LOAD_ORDER)(e)),
-    };
-    let paths = parse_load_order(&text).map_err(|why| InitError::Io {
-        what: "parsing",
-        path: LOAD_ORDER.into(),
-        source: std::io::Error::other(why),
-    })?;
-    let mut loaded = 0;
-    for p in &paths {
-        match load(p) {
-            Ok(true) => loaded += 1,
-            Ok(false) => {}
-            Err(e) => fatal::warn(format!("{e}")),
-        }
-    }
-    fatal::info(format!("loaded {loaded} of {} kernel modules", paths.len()));
-    Ok(loaded)
 }
 
 #[cfg(test)]
@@ -156,25 +150,18 @@ mod tests {
     }
 
     #[test]
-    fn load_order_parsing() {
-        let ok = "# generated\n/usr/lib/modules/6.12/kernel/a.ko.xz\n\n  /usr/lib/modules/6.12/kernel/b.ko  \n";
-        assert_eq!(
-            parse_load_order(ok).unwrap(),
-            vec![
-                PathBuf::from("/usr/lib/modules/6.12/kernel/a.ko.xz"),
-                PathBuf::from("/usr/lib/modules/6.12/kernel/b.ko")
-            ]
-        );
-        assert!(
-            parse_load_order("kernel/a.ko\n")
-                .unwrap_err()
-                .contains(":1:")
-        );
-        assert!(
-            parse_load_order("/a.ko\n/b.txt\n")
-                .unwrap_err()
-                .contains(":2:")
-        );
+    fn module_names_and_params() {
+        let cases = [
+            ("/lib/modules/k/kernel/drivers/md/dm-verity.ko", "dm_verity"),
+            ("/lib/modules/k/kernel/drivers/ata/ahci.ko.xz", "ahci"),
+            ("virtio_scsi.ko.zst", "virtio_scsi"),
+        ];
+        for (p, want) in cases {
+            assert_eq!(module_name(Path::new(p)), want, "{p}");
+        }
+        assert_eq!(Params::None.values(), c"");
+        assert_eq!(Params::AsyncProbe.values().to_str(), Ok(ASYNC_PROBE));
+        assert_eq!(Params::default(), Params::None);
     }
 
     #[test]
