@@ -153,7 +153,10 @@ fn check_provisioned(g: &Guest, key: &Path, hostname: &str, ignition: bool, root
         sh("sudo dmesg | grep 'basalt-init: machine ID' || true").contains(&id),
         "/init did not write the machine ID"
     );
-    assert_eq!(sh("test -e /run/systemd/first-boot && echo yes || echo no"), "no");
+    assert_eq!(
+        sh("test -e /run/systemd/first-boot && echo yes || echo no"),
+        "no"
+    );
     assert_eq!(
         sh("systemctl is-active getty@tty1.service systemd-resolved.service"),
         "active\nactive"

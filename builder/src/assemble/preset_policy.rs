@@ -116,7 +116,9 @@ pub fn rules(tree: &Tree) -> Result<(Vec<Rule>, Vec<String>)> {
                 continue;
             }
             if matches!(e.kind, Kind::File(_)) || is_null_link(e) {
-                files.entry(name.to_string()).or_insert_with(|| path.to_string());
+                files
+                    .entry(name.to_string())
+                    .or_insert_with(|| path.to_string());
             }
         }
     }
@@ -167,7 +169,10 @@ fn unit_files(tree: &Tree) -> Result<std::collections::BTreeMap<String, String>>
             }
             if let Kind::File(c) = &e.kind {
                 let bytes = c.read_all().with_context(|| format!("reading {path}"))?;
-                out.insert(name.to_string(), String::from_utf8_lossy(&bytes).into_owned());
+                out.insert(
+                    name.to_string(),
+                    String::from_utf8_lossy(&bytes).into_owned(),
+                );
             }
         }
     }
@@ -182,12 +187,7 @@ pub fn units_to_enable(tree: &Tree) -> Result<(Vec<String>, Vec<String>)> {
     let mut out = std::collections::BTreeSet::new();
     for (name, body) in unit_files(tree)? {
         let install = parse_install(&body);
-        let installs_something = !(install.wanted_by.is_empty()
-            && install.required_by.is_empty()
-            && install.upheld_by.is_empty()
-            && install.alias.is_empty()
-            && install.also.is_empty());
-        if !installs_something {
+        if install.is_empty() {
             continue;
         }
         let Some(Rule {
@@ -255,8 +255,11 @@ mod tests {
 
     fn file(t: &mut Tree, path: &str, text: &str) {
         t.mkdir_p(basalt_tree::parent(path).unwrap(), 0).unwrap();
-        t.insert(path, Entry::file(0o644, Content::from_bytes(text.as_bytes().to_vec())))
-            .unwrap();
+        t.insert(
+            path,
+            Entry::file(0o644, Content::from_bytes(text.as_bytes().to_vec())),
+        )
+        .unwrap();
     }
 
     #[test]
@@ -264,9 +267,21 @@ mod tests {
         let mut t = Tree::new();
         // 10-x sorts before 90-y whatever the directory; the /etc copy of
         // 90-y hides the /usr one.
-        file(&mut t, "/usr/lib/systemd/system-preset/90-y.preset", "enable *\n");
-        file(&mut t, "/etc/systemd/system-preset/90-y.preset", "enable b.service\ndisable *\n");
-        file(&mut t, "/usr/lib/systemd/system-preset/10-x.preset", "disable a.service\n");
+        file(
+            &mut t,
+            "/usr/lib/systemd/system-preset/90-y.preset",
+            "enable *\n",
+        );
+        file(
+            &mut t,
+            "/etc/systemd/system-preset/90-y.preset",
+            "enable b.service\ndisable *\n",
+        );
+        file(
+            &mut t,
+            "/usr/lib/systemd/system-preset/10-x.preset",
+            "disable a.service\n",
+        );
         let (rules, w) = rules(&t).unwrap();
         assert!(w.is_empty());
         let cases = [
@@ -275,7 +290,11 @@ mod tests {
             ("c.service", Some(Action::Disable)),
         ];
         for (unit, want) in cases {
-            assert_eq!(decide(&rules, unit).map(|r| r.action.clone()), want, "{unit}");
+            assert_eq!(
+                decide(&rules, unit).map(|r| r.action.clone()),
+                want,
+                "{unit}"
+            );
         }
     }
 
@@ -291,16 +310,31 @@ mod tests {
         let wanted = "[Install]\nWantedBy=multi-user.target\n";
         file(&mut t, &format!("{u}/on.service"), wanted);
         file(&mut t, &format!("{u}/off.service"), wanted);
-        file(&mut t, &format!("{u}/static.service"), "[Service]\nExecStart=/bin/true\n");
-        file(&mut t, &format!("{u}/sock.socket"), "[Install]\nWantedBy=sockets.target\n");
-        file(&mut t, &format!("{u}/getty@.service"), "[Install]\nWantedBy=getty.target\nDefaultInstance=tty1\n");
+        file(
+            &mut t,
+            &format!("{u}/static.service"),
+            "[Service]\nExecStart=/bin/true\n",
+        );
+        file(
+            &mut t,
+            &format!("{u}/sock.socket"),
+            "[Install]\nWantedBy=sockets.target\n",
+        );
+        file(
+            &mut t,
+            &format!("{u}/getty@.service"),
+            "[Install]\nWantedBy=getty.target\nDefaultInstance=tty1\n",
+        );
         file(&mut t, &format!("{u}/multi@.service"), wanted);
         file(&mut t, &format!("{u}/noinst@.service"), wanted);
         // Masked in /etc: the mask wins over the file in /usr.
         file(&mut t, &format!("{u}/masked.service"), wanted);
         t.mkdir_p("/etc/systemd/system", 0).unwrap();
-        t.insert("/etc/systemd/system/masked.service", Entry::symlink("/dev/null"))
-            .unwrap();
+        t.insert(
+            "/etc/systemd/system/masked.service",
+            Entry::symlink("/dev/null"),
+        )
+        .unwrap();
         // Not a direct child: a drop-in or wants link is no unit file.
         file(&mut t, &format!("{u}/on.service.d/x.conf"), wanted);
         let (units, warnings) = units_to_enable(&t).unwrap();

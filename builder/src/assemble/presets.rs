@@ -34,6 +34,17 @@ pub struct Install {
     pub default_instance: Option<String>,
 }
 
+impl Install {
+    /// Whether enabling the unit would make no link at all (a static unit).
+    pub fn is_empty(&self) -> bool {
+        self.wanted_by.is_empty()
+            && self.required_by.is_empty()
+            && self.upheld_by.is_empty()
+            && self.alias.is_empty()
+            && self.also.is_empty()
+    }
+}
+
 /// Parse the [Install] section (systemd.unit(5)): list settings accumulate
 /// over lines, an empty assignment resets the list.
 pub fn parse_install(text: &str) -> Install {
@@ -249,12 +260,7 @@ fn enable(tree: &mut Tree, units: &[String], epoch: i64, out: &mut Applied) -> R
                 )?;
             }
         }
-        if install.wanted_by.is_empty()
-            && install.required_by.is_empty()
-            && install.upheld_by.is_empty()
-            && install.alias.is_empty()
-            && install.also.is_empty()
-        {
+        if install.is_empty() {
             bail!(
                 "cannot enable unit {unit}: its [Install] section has no WantedBy=, RequiredBy=, UpheldBy=, Alias= or Also="
             );

@@ -113,10 +113,8 @@ pub fn ensure(sysroot: &Path, cmdline: &str) -> Result<Outcome> {
         let mut b = [0u8; 16];
         let mut filled = 0;
         while filled < b.len() {
-            filled += rustix::rand::getrandom(
-                &mut b[filled..],
-                rustix::rand::GetRandomFlags::empty(),
-            )?;
+            filled +=
+                rustix::rand::getrandom(&mut b[filled..], rustix::rand::GetRandomFlags::empty())?;
         }
         Ok(b)
     })
@@ -167,7 +165,11 @@ mod tests {
             (Some(""), "", "written"),
             (Some("uninitialized\n"), "", "written"),
             (Some(valid), "", "kept"),
-            (None, "quiet systemd.machine_id=0123456789abcdef0123456789abcdef", "systemd"),
+            (
+                None,
+                "quiet systemd.machine_id=0123456789abcdef0123456789abcdef",
+                "systemd",
+            ),
             (Some("garbage"), "systemd.machine_id=firmware", "systemd"),
         ];
         for (existing, cmdline, want) in cases {
