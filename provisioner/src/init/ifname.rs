@@ -4,12 +4,18 @@
 //! answers with a `move` uevent whose sequence number comes after every
 //! event `udevadm trigger` has just queued, and systemd-networkd waits
 //! ("Device is renaming") until udev has processed it: under QEMU TCG that
-//! held the DHCP lease back by 3–5 s. So /init, once in the real root and
-//! just before it execs systemd, gives each NIC whose driver it loaded the
-//! name udev would give it: the `net_id` builtin of the real root's own
-//! udevadm computes the candidates, and the NamePolicy= of systemd's stock
-//! 99-default.link picks one. udev then keeps that name (policy `keep`: a
-//! name userspace gave), and no `move` event is needed.
+//! held the DHCP lease back by 3–5 s. So /init, once in the real root,
+//! gives each NIC whose driver it loaded the name udev would give it: the
+//! `net_id` builtin of the real root's own udevadm computes the candidates,
+//! and the NamePolicy= of systemd's stock 99-default.link picks one. udev
+//! then keeps that name (policy `keep`: a name userspace gave), and no
+//! `move` event is needed.
+//!
+//! This runs in a child process that /init forks just before it execs
+//! systemd, so the udevadm run (about 0.5 s under TCG) overlaps systemd's
+//! own start-up, which takes longer than that before udevd even starts. If
+//! udev does get to an interface first, it gives it the same name itself
+//! and the rename here is skipped.
 //!
 //! Anything that could make udev choose differently leaves the NIC to udev
 //! as usual: `net.ifnames=` on the command line, any .link file or udev
@@ -287,6 +293,8 @@ pub fn name_present(cmdline: &str) -> Vec<(String, String)> {
                 fatal::info(format!("{iface} renamed {to} (udev's predictable name)"));
                 done.push((iface, to));
             }
+            // udev was quicker (this runs beside systemd's start-up).
+            Err(_) if Path::new("/sys/class/net").join(&to).exists() => {}
             Err(e) => fatal::warn(format!("renaming {iface} to {to}: {e}; udev will name it")),
         }
     }

@@ -48,9 +48,18 @@ pub const SYSROOT: &str = "/sysroot";
 /// Factory defaults for /etc inside the real root.
 pub const FACTORY_ETC: &str = "usr/share/factory/etc";
 
-/// Everything up to (not including) switch_root. Returns the parameters
-/// (so the caller can exec the configured init) and the command line.
-pub fn prepare(hooks: &mut Hooks, delay: &mut Duration) -> Result<(BootParams, String)> {
+/// What [`prepare`] leaves for switch_root.
+pub struct Prepared {
+    /// The boot parameters (the init to exec).
+    pub params: BootParams,
+    /// The kernel command line.
+    pub cmdline: String,
+    /// The NIC drivers being loaded since /usr was mounted.
+    pub nics: earlynic::Loading,
+}
+
+/// Everything up to (not including) switch_root.
+pub fn prepare(hooks: &mut Hooks, delay: &mut Duration) -> Result<Prepared> {
     mounts::mount_early()?;
     let line = std::fs::read_to_string("/proc/cmdline")
         .map_err(InitError::io("reading", "/proc/cmdline"))?;
@@ -61,6 +70,7 @@ pub fn prepare(hooks: &mut Hooks, delay: &mut Duration) -> Result<(BootParams, S
         loadorder::load_disk_modules()?;
         let sysroot = Path::new(SYSROOT);
         let disk = diskless::assemble(&params, sysroot)?;
+        let nics = earlynic::Loading::start(sysroot);
         seed_etc(sysroot)?;
         let ctx = FirstBootContext {
             sysroot,
@@ -70,7 +80,11 @@ pub fn prepare(hooks: &mut Hooks, delay: &mut Duration) -> Result<(BootParams, S
         };
         diskless::first_boot(hooks, &ctx)?;
         machine_id(sysroot, &line)?;
-        return Ok((params, line));
+        return Ok(Prepared {
+            params,
+            cmdline: line,
+            nics,
+        });
     }
     fatal::info(format!("booting /usr slot {}", params.slot.letter()));
 
@@ -95,6 +109,7 @@ pub fn prepare(hooks: &mut Hooks, delay: &mut Duration) -> Result<(BootParams, S
         "",
     )?;
 
+    let nics = earlynic::Loading::start(sysroot);
     seed_etc(sysroot)?;
 
     let ctx = FirstBootContext {
@@ -105,7 +120,11 @@ pub fn prepare(hooks: &mut Hooks, delay: &mut Duration) -> Result<(BootParams, S
     };
     firstboot::run(hooks, &ctx)?;
     machine_id(sysroot, &line)?;
-    Ok((params, line))
+    Ok(Prepared {
+        params,
+        cmdline: line,
+        nics,
+    })
 }
 
 /// Write /etc/machine-id if the real root has none (`machineid.rs`).
@@ -150,17 +169,30 @@ pub fn run(hooks: Hooks) -> ! {
     }));
     let mut delay = cmdline::DEFAULT_PANIC_DELAY;
     let mut hooks = hooks;
-    let (params, line) = match prepare(&mut hooks, &mut delay) {
+    let Prepared {
+        params,
+        cmdline: line,
+        nics,
+    } = match prepare(&mut hooks, &mut delay) {
         Ok(p) => p,
         Err(e) => fatal::fatal(e.to_string(), delay),
     };
-    let nics = earlynic::load_present(Path::new(SYSROOT));
+    // Joined here: /init is single-threaded again before the fork below.
+    let nics = nics.finish();
     if !nics.is_empty() {
         fatal::info(format!("network drivers loaded: {}", nics.join(", ")));
     }
+    // The naming (`ifname.rs`) runs `udevadm`, about 0.5 s under QEMU TCG:
+    // a child process does it while systemd starts, seconds before the
+    // real root's udev looks at the interfaces.
     let name_nics = move || {
-        if !nics.is_empty() {
+        if nics.is_empty() {
+            return;
+        }
+        if let Err(e) = sys::fork_detached(|| {
             ifname::name_present(&line);
+        }) {
+            fatal::warn(format!("naming interfaces: fork: {e}; udev will name them"));
         }
     };
     match switchroot::switch_root(Path::new(SYSROOT), &params.init, name_nics) {

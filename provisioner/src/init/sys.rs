@@ -1,6 +1,7 @@
-//! The one place /init uses `unsafe`: the device-mapper ioctl, which rustix
-//! can only issue through its unsafe `ioctl` entry point because the
-//! kernel reads and writes a caller-provided buffer.
+//! The one place /init uses `unsafe`: the device-mapper, block, ext4 and
+//! socket ioctls, which rustix can only issue through its unsafe `ioctl`
+//! entry point because the kernel reads and writes a caller-provided
+//! buffer; and fork(2), which neither std nor rustix offers safely.
 
 use std::io;
 use std::os::fd::BorrowedFd;
@@ -347,5 +348,30 @@ mod tests {
         assert_eq!(LOOP_CONFIGURE, opcode::none(b'L', 0x0A));
         assert_eq!(LOOP_CLR_FD, opcode::none(b'L', 0x01));
         assert_eq!(LOOP_CTL_GET_FREE, opcode::none(b'L', 0x82));
+    }
+}
+
+/// Runs `child` in a new process and returns in the caller at once; the
+/// new process exits with status 0 once `child` returns. /init uses it for
+/// work that may finish after it has exec'd systemd (which, as PID 1, reaps
+/// the process).
+///
+/// The caller must be single-threaded: every thread it started has been
+/// joined. The child gets a copy of only the calling thread.
+pub fn fork_detached(child: impl FnOnce()) -> io::Result<()> {
+    // SAFETY: fork(2) through glibc (which also resets its own locks and
+    // cached thread id in the child). The caller is single-threaded (the
+    // documented contract, kept by `init::run`: the NIC-driver thread is
+    // joined first), so no other thread can hold a lock (allocator, stdio)
+    // that the child would then wait on forever; the child is a full copy
+    // of this one thread's state, runs only safe Rust and then exits.
+    let pid = unsafe { libc::fork() };
+    match pid {
+        -1 => Err(io::Error::last_os_error()),
+        0 => {
+            child();
+            std::process::exit(0)
+        }
+        _ => Ok(()),
     }
 }
