@@ -144,8 +144,10 @@ fn write_raw(
     let oem_tree = basalt_tree::Tree::new();
     let oem_plan =
         basalt_ext4::plan(&oem_tree, &writable("OEM", sizes.oem)?).context("planning OEM")?;
+    let root_tree =
+        super::seed_etc::seed(&parts.root, &parts.usr).context("seeding ROOT's /etc")?;
     let root_plan =
-        basalt_ext4::plan(&parts.root, &writable("ROOT", sizes.root)?).context("planning ROOT")?;
+        basalt_ext4::plan(&root_tree, &writable("ROOT", sizes.root)?).context("planning ROOT")?;
     let esp_opts = basalt_fat::FatOptions {
         timestamp: Some(epoch),
         ..basalt_fat::FatOptions::esp(

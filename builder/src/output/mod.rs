@@ -8,6 +8,7 @@ pub mod oci;
 pub mod payload;
 pub mod pxe;
 pub(crate) mod region;
+mod seed_etc;
 mod split;
 pub mod tar;
 mod vhd;

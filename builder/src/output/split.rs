@@ -38,7 +38,8 @@ pub fn split(tree: &Tree, kernels: &[String], epoch: i64) -> Result<Split> {
     for (k, e) in tree.iter() {
         let top = k.split('/').nth(1).unwrap_or("");
         // Only the top level's links and directories; /usr is mounted, /boot's
-        // kernels live on the ESP, /etc comes from the factory at boot.
+        // kernels live on the ESP, /etc comes from the factory (disk images:
+        // seed_etc.rs at build time; /init at every boot for what is missing).
         if k == "/" || top == "usr" {
             continue;
         }
