@@ -60,6 +60,9 @@ pub fn build(tree: &Tree, kver: &str, epoch: i64) -> Result<Vec<u8>> {
         Entry::file(0o755, Content::from_bytes(embedded::INIT.to_vec())).at(epoch),
     )?;
     for (list, path) in [(disk, LOAD_ORDER), (config, CONFIG_LOAD_ORDER)] {
+        // What /init would reject is a build error, not a boot that fails.
+        basalt_provisioner::init::loadorder::parse_load_order(path, &list.load_order)
+            .with_context(|| format!("checking {path} with /init's parser"))?;
         for m in &list.modules {
             t.insert_p(&m.path, Entry::file(0o644, m.content.clone()).at(epoch))?;
         }
@@ -101,6 +104,18 @@ mod tests {
             parsed[0].params,
             basalt_provisioner::init::modules::Params::AsyncProbe
         );
+        // So is the field naming what a module must follow.
+        assert_eq!(
+            basalt_kmod::NEEDS_FIELD,
+            basalt_provisioner::init::loadorder::NEEDS
+        );
+        let two = format!(
+            "/k/scsi_mod.ko\n/k/sd_mod.ko {}scsi_mod\n",
+            basalt_kmod::NEEDS_FIELD
+        );
+        let parsed =
+            basalt_provisioner::init::loadorder::parse_load_order(LOAD_ORDER, &two).unwrap();
+        assert_eq!(parsed[1].needs, vec![0]);
         // Every async-probing driver is one the disk list loads.
         for m in basalt_kmod::ASYNC_PROBE_MODULES {
             assert!(basalt_kmod::BOOT_MODULES.contains(m), "{m}");

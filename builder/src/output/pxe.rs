@@ -140,6 +140,8 @@ pub fn diskless_archive(
     for m in &modules.modules {
         a.push_p(Member::new(&m.path, MemberKind::File(m.content.clone()), 0o644).at(epoch))?;
     }
+    basalt_provisioner::init::loadorder::parse_load_order(EXTRA_LOAD_ORDER, &modules.load_order)
+        .with_context(|| format!("checking {EXTRA_LOAD_ORDER} with /init's parser"))?;
     a.push_p(
         Member::new(
             EXTRA_LOAD_ORDER,

@@ -1,7 +1,11 @@
 //! The module files an initramfs needs and the load-order lists that
 //! Basalt's /init reads: one module a line, dependencies first, as an
 //! absolute path, optionally followed by module parameters (only
-//! [`ASYNC_PROBE_PARAM`]; provisioner/src/init/loadorder.rs parses them).
+//! [`ASYNC_PROBE_PARAM`]) and by `needs=` with the names of the earlier
+//! modules of the same list that this one must follow (its dependencies
+//! and pre-softdeps), comma-separated in list order; /init loads modules
+//! whose needs are met side by side. provisioner/src/init/loadorder.rs
+//! parses the lists.
 
 use std::collections::HashSet;
 
@@ -36,6 +40,9 @@ pub const BOOT_MODULES: &[&str] = &[
 /// nvme-core, scsi_mod), which probe nothing, and not virtio_blk, the
 /// usual boot disk, which is quick.
 pub const ASYNC_PROBE_MODULES: &[&str] = &["virtio_scsi", "nvme", "ahci"];
+
+/// The field of a list line naming what the module must follow.
+pub const NEEDS_FIELD: &str = "needs=";
 
 /// The kernel's generic module parameter for asynchronous probing,
 /// accepted by every module (kernel/module/main.c,
@@ -124,8 +131,15 @@ fn one_list(
         spec.async_probe.iter().map(|n| normalize_name(n)).collect();
     let mut modules = Vec::with_capacity(paths.len());
     let mut text = String::new();
+    let mut earlier: Vec<String> = Vec::with_capacity(paths.len());
     for p in paths {
         let name = modname(&p);
+        let needs = resolver.needs(&name);
+        let needs: Vec<&str> = earlier
+            .iter()
+            .filter(|n| needs.contains(*n))
+            .map(String::as_str)
+            .collect();
         let raw = file_bytes(tree, &p)?.ok_or_else(|| KmodError::Read {
             path: p.clone(),
             source: std::io::Error::new(
@@ -143,11 +157,17 @@ fn one_list(
             text.push(' ');
             text.push_str(ASYNC_PROBE_PARAM);
         }
+        if !needs.is_empty() {
+            text.push(' ');
+            text.push_str(NEEDS_FIELD);
+            text.push_str(&needs.join(","));
+        }
         text.push('\n');
         modules.push(InitramfsModule {
             path,
             content: Content::from_bytes(bytes),
         });
+        earlier.push(name.clone());
         loaded.insert(name);
     }
     Ok(InitramfsModules {
@@ -194,28 +214,28 @@ mod tests {
             (
                 &[spec(&["top", "lonely"], &[])],
                 &[
-                    "lib/base.ko\nlib/extra.ko\ndrivers/virtio/virtio-mid.ko\ndrivers/block/top.ko\nmisc/lonely.ko\n",
+                    "lib/base.ko\nlib/extra.ko\ndrivers/virtio/virtio-mid.ko needs=base,extra\ndrivers/block/top.ko needs=base,virtio_mid\nmisc/lonely.ko\n",
                 ],
             ),
             // The async one after everything else, its needs just before it.
             (
                 &[spec(&["top", "lonely"], &["top"])],
                 &[
-                    "misc/lonely.ko\nlib/base.ko\nlib/extra.ko\ndrivers/virtio/virtio-mid.ko\ndrivers/block/top.ko async_probe\n",
+                    "misc/lonely.ko\nlib/base.ko\nlib/extra.ko\ndrivers/virtio/virtio-mid.ko needs=base,extra\ndrivers/block/top.ko async_probe needs=base,virtio_mid\n",
                 ],
             ),
             // An async module another async one needs comes before it.
             (
                 &[spec(&["top", "ext4"], &["top", "virtio_mid"])],
                 &[
-                    "lib/base.ko\nlib/extra.ko\ndrivers/virtio/virtio-mid.ko async_probe\ndrivers/block/top.ko async_probe\n",
+                    "lib/base.ko\nlib/extra.ko\ndrivers/virtio/virtio-mid.ko async_probe needs=base,extra\ndrivers/block/top.ko async_probe needs=base,virtio_mid\n",
                 ],
             ),
             // A module that needs an async one is still loaded after it.
             (
                 &[spec(&["top", "virtio-mid"], &["virtio_mid"])],
                 &[
-                    "lib/base.ko\nlib/extra.ko\ndrivers/virtio/virtio-mid.ko async_probe\ndrivers/block/top.ko\n",
+                    "lib/base.ko\nlib/extra.ko\ndrivers/virtio/virtio-mid.ko async_probe needs=base,extra\ndrivers/block/top.ko needs=base,virtio_mid\n",
                 ],
             ),
             // A later list leaves out what an earlier one loads.
@@ -225,14 +245,14 @@ mod tests {
                     spec(&["top", "lonely", "extra"], &[]),
                 ],
                 &[
-                    "lib/extra.ko\nlib/base.ko\ndrivers/virtio/virtio-mid.ko\n",
+                    "lib/extra.ko\nlib/base.ko\ndrivers/virtio/virtio-mid.ko needs=extra,base\n",
                     "drivers/block/top.ko\nmisc/lonely.ko\n",
                 ],
             ),
             (
                 &[spec(&["top"], &[]), spec(&["base", "ext4"], &[])],
                 &[
-                    "lib/base.ko\nlib/extra.ko\ndrivers/virtio/virtio-mid.ko\ndrivers/block/top.ko\n",
+                    "lib/base.ko\nlib/extra.ko\ndrivers/virtio/virtio-mid.ko needs=base,extra\ndrivers/block/top.ko needs=base,virtio_mid\n",
                     "",
                 ],
             ),

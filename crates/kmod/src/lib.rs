@@ -29,7 +29,7 @@ pub use error::KmodError;
 pub use index::{INDEX_MAGIC, INDEX_VERSION, IndexBuilder, IndexReader, Values};
 pub use initramfs::{
     ASYNC_PROBE_MODULES, ASYNC_PROBE_PARAM, BOOT_MODULES, InitramfsModule, InitramfsModules,
-    ListSpec, initramfs_lists, initramfs_modules,
+    ListSpec, NEEDS_FIELD, initramfs_lists, initramfs_modules,
 };
 pub use load_order::load_order;
 pub use names::{modname, normalize_alias};

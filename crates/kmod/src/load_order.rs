@@ -151,6 +151,21 @@ impl Resolver {
         Ok(names)
     }
 
+    /// The module names `name` must be loaded after: its dependencies in
+    /// modules.dep (which lists them transitively) and its pre-softdeps
+    /// that exist as modules. Unsorted, each once.
+    pub(crate) fn needs(&self, name: &str) -> HashSet<String> {
+        let mut out = HashSet::new();
+        let Some((_, deps)) = self.dep.lines.get(name) else {
+            return out;
+        };
+        out.extend(deps.iter().map(|d| modname(d)));
+        for pre in self.soft.get(name).into_iter().flatten() {
+            out.extend(resolve(pre, &self.dep, &self.aliases));
+        }
+        out
+    }
+
     /// The load order of `wanted` (see [`load_order`]) without the modules
     /// named in `skip` (already loaded by an earlier list; their
     /// dependencies are taken as loaded too). The modules named in `last`

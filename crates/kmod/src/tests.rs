@@ -201,7 +201,13 @@ fn initramfs_set_decompresses_and_lists_order() {
         format!("{d}/kernel/drivers/block/top.ko"),
     ];
     assert_eq!(paths, want);
-    assert_eq!(set.load_order, want.join("\n") + "\n");
+    let needs = ["", "", " needs=base,extra", " needs=base,virtio_mid"];
+    let lines: Vec<String> = want
+        .iter()
+        .zip(needs)
+        .map(|(p, n)| format!("{p}{n}\n"))
+        .collect();
+    assert_eq!(set.load_order, lines.concat());
     for m in &set.modules {
         assert_eq!(
             &m.content.read_all().unwrap()[..4],

@@ -2,8 +2,9 @@
 //! (builder/src/output/initramfs.rs, `basalt_kmod::initramfs_lists`), and
 //! when /init loads them. Each is one module a line, dependencies first:
 //! an absolute path to a `.ko`, `.ko.xz`, `.ko.zst` or `.ko.gz`,
-//! optionally followed by [`ASYNC_PROBE`]; `#` comments and blank lines
-//! are ignored.
+//! optionally followed by [`ASYNC_PROBE`] and by `needs=a,b` (the earlier
+//! modules of the list it must follow; `parload.rs` loads the others side
+//! by side); `#` comments and blank lines are ignored.
 //!
 //! * [`LOAD_ORDER`], every boot, before the disk wait: what reaches and
 //!   verifies /usr. The disk controller drivers (ahci, nvme, virtio_scsi)
@@ -27,6 +28,7 @@ use thiserror::Error;
 use super::error::{InitError, Result};
 use super::fatal;
 use super::modules::{self, ASYNC_PROBE, Params, method_for};
+use super::parload::{self, Job};
 
 /// The disk path's modules, loaded on every boot.
 pub const LOAD_ORDER: &str = "/lib/modules/load-order";
@@ -38,7 +40,12 @@ pub const CONFIG_LOAD_ORDER: &str = "/lib/modules/load-order.config";
 pub struct Entry {
     pub path: PathBuf,
     pub params: Params,
+    /// Indices of the earlier entries named in its `needs=` field.
+    pub needs: Vec<usize>,
 }
+
+/// The field naming what a module must follow.
+pub const NEEDS: &str = "needs=";
 
 /// Why a list is malformed (a build bug: fatal).
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -56,6 +63,12 @@ pub enum ListError {
         file: String,
         line: usize,
         param: String,
+    },
+    #[error("{file}:{line}: needs {name:?}, which no earlier line of the list loads")]
+    UnknownNeed {
+        file: String,
+        line: usize,
+        name: String,
     },
 }
 
@@ -77,7 +90,26 @@ pub fn parse_load_order(file: &str, text: &str) -> std::result::Result<Vec<Entry
             });
         }
         let mut params = Params::None;
+        let mut needs: Option<Vec<usize>> = None;
         for w in words {
+            if let Some(names) = w.strip_prefix(NEEDS)
+                && needs.is_none()
+            {
+                let mut idx = Vec::new();
+                for name in names.split(',') {
+                    let i = out
+                        .iter()
+                        .position(|e: &Entry| modules::module_name(&e.path) == name)
+                        .ok_or_else(|| ListError::UnknownNeed {
+                            file: file.to_string(),
+                            line: n + 1,
+                            name: name.to_string(),
+                        })?;
+                    idx.push(i);
+                }
+                needs = Some(idx);
+                continue;
+            }
             if w != ASYNC_PROBE || params != Params::None {
                 return Err(ListError::BadParam {
                     file: file.to_string(),
@@ -87,7 +119,11 @@ pub fn parse_load_order(file: &str, text: &str) -> std::result::Result<Vec<Entry
             }
             params = Params::AsyncProbe;
         }
-        out.push(Entry { path, params });
+        out.push(Entry {
+            path,
+            params,
+            needs: needs.unwrap_or_default(),
+        });
     }
     Ok(out)
 }
@@ -119,16 +155,26 @@ fn read_list(file: &str) -> Result<Option<Vec<Entry>>> {
         })
 }
 
-/// Load the entries in order. A module that fails to load is reported and
-/// skipped (what needs it reports what is missing: the disk wait, the
-/// config source search).
+/// Load the entries, each after what it needs (`parload.rs`). A module
+/// that fails to load is reported and skipped (what needs it reports what
+/// is missing: the disk wait, the config source search).
 fn load_entries(entries: &[Entry]) -> Loaded {
     let mut done = Loaded {
         listed: entries.len(),
         ..Loaded::default()
     };
-    for e in entries {
-        match modules::load_with(&e.path, e.params) {
+    let jobs: Vec<Job> = entries
+        .iter()
+        .map(|e| Job {
+            needs: e.needs.clone(),
+            barrier: e.params == Params::AsyncProbe,
+        })
+        .collect();
+    let results = parload::run(&jobs, parload::workers(), |i| {
+        modules::load_with(&entries[i].path, entries[i].params)
+    });
+    for (e, result) in entries.iter().zip(results) {
+        match result {
             Ok(true) => {
                 done.loaded += 1;
                 if e.params == Params::AsyncProbe {
@@ -209,6 +255,7 @@ mod tests {
         Entry {
             path: PathBuf::from(path),
             params,
+            needs: Vec::new(),
         }
     }
 
@@ -225,6 +272,22 @@ mod tests {
             ]
         );
         assert_eq!(parse_load_order(CONFIG_LOAD_ORDER, ""), Ok(vec![]));
+        let with_needs = "/k/scsi_mod.ko\n/k/dm-mod.ko\n/k/sd_mod.ko needs=scsi_mod\n/k/dm-verity.ko needs=dm_mod\n/k/ahci.ko async_probe needs=scsi_mod\n";
+        let needs: Vec<(Params, Vec<usize>)> = parse_load_order(LOAD_ORDER, with_needs)
+            .unwrap()
+            .into_iter()
+            .map(|e| (e.params, e.needs))
+            .collect();
+        assert_eq!(
+            needs,
+            vec![
+                (Params::None, vec![]),
+                (Params::None, vec![]),
+                (Params::None, vec![0]),
+                (Params::None, vec![1]),
+                (Params::AsyncProbe, vec![0]),
+            ]
+        );
         let bad = [
             ("kernel/a.ko\n", 1, "not an absolute path"),
             ("/a.ko\n/b.txt\n", 2, "not an absolute path"),
@@ -236,6 +299,17 @@ mod tests {
                 "\"async_probe\"",
             ),
             ("/a.ko async_probe=1\n", 1, "\"async_probe=1\""),
+            (
+                "/a.ko needs=b\n/b.ko\n",
+                1,
+                "needs \"b\", which no earlier line",
+            ),
+            (
+                "/a.ko\n/b.ko needs=a needs=a\n",
+                2,
+                "\"needs=a\" is not one",
+            ),
+            ("/a.ko\n/b.ko needs=a,\n", 2, "needs \"\""),
         ];
         for (text, line, why) in bad {
             let e = parse_load_order(CONFIG_LOAD_ORDER, text)

@@ -30,6 +30,7 @@ pub mod machineid;
 pub mod modules;
 pub mod mounts;
 pub mod net;
+pub mod parload;
 pub mod switchroot;
 mod sys;
 pub mod verity;
