@@ -61,7 +61,7 @@ mod tests {
 
     fn usr_with_factory() -> Tree {
         let mut usr = Tree::new();
-        let mut dir = |t: &mut Tree, p: &str, mode| {
+        let dir = |t: &mut Tree, p: &str, mode| {
             t.insert_p(p, Entry::dir(mode).at(7)).unwrap();
         };
         dir(&mut usr, "/share/factory/etc", 0o755);

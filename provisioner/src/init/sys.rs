@@ -334,23 +334,6 @@ pub fn loop_clear(dev: BorrowedFd<'_>) -> io::Result<()> {
     unsafe { rustix::ioctl::ioctl(dev, none) }.map_err(io::Error::from)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn opcodes_match_the_uapi_header() {
-        // _IOWR(0xfd, 3, struct dm_ioctl): dir 3 << 30 | 312 << 16 | 0xfd << 8 | 3.
-        assert_eq!(u64::from(dm_op(3) as u32), 0xC138_FD03);
-        assert_eq!(u64::from(dm_op(9) as u32), 0xC138_FD09);
-        assert_eq!(u64::from(BLKPG as u32), 0x1269);
-        assert_eq!(u64::from(EXT4_IOC_RESIZE_FS as u32), 0x4008_6610);
-        assert_eq!(LOOP_CONFIGURE, opcode::none(b'L', 0x0A));
-        assert_eq!(LOOP_CLR_FD, opcode::none(b'L', 0x01));
-        assert_eq!(LOOP_CTL_GET_FREE, opcode::none(b'L', 0x82));
-    }
-}
-
 /// Runs `child` in a new process and returns in the caller at once; the
 /// new process exits with status 0 once `child` returns. /init uses it for
 /// work that may finish after it has exec'd systemd (which, as PID 1, reaps
@@ -373,5 +356,22 @@ pub fn fork_detached(child: impl FnOnce()) -> io::Result<()> {
             std::process::exit(0)
         }
         _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn opcodes_match_the_uapi_header() {
+        // _IOWR(0xfd, 3, struct dm_ioctl): dir 3 << 30 | 312 << 16 | 0xfd << 8 | 3.
+        assert_eq!(u64::from(dm_op(3) as u32), 0xC138_FD03);
+        assert_eq!(u64::from(dm_op(9) as u32), 0xC138_FD09);
+        assert_eq!(u64::from(BLKPG as u32), 0x1269);
+        assert_eq!(u64::from(EXT4_IOC_RESIZE_FS as u32), 0x4008_6610);
+        assert_eq!(LOOP_CONFIGURE, opcode::none(b'L', 0x0A));
+        assert_eq!(LOOP_CLR_FD, opcode::none(b'L', 0x01));
+        assert_eq!(LOOP_CTL_GET_FREE, opcode::none(b'L', 0x82));
     }
 }
