@@ -166,6 +166,16 @@ fn check_provisioned(g: &Guest, key: &Path, hostname: &str, ignition: bool, root
         "0",
         "systemd applied presets at boot"
     );
+    // The static device nodes come from the list the builder wrote
+    // (builder/src/stages/static_nodes.rs), not from kmod at boot.
+    assert_eq!(
+        sh(
+            "systemctl show -p ConditionResult --value kmod-static-nodes.service; \
+            test -c /dev/net/tun && test -c /dev/loop-control && echo nodes"
+        ),
+        "no\nnodes",
+        "static device nodes"
+    );
     assert!(
         !sh("journalctl --list-catalog | head -3").is_empty(),
         "the journal catalog database is empty"

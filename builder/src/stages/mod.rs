@@ -9,6 +9,7 @@ pub mod ldcache;
 pub mod resolve;
 pub mod rooted;
 pub mod signing;
+pub mod static_nodes;
 pub mod sysusers;
 pub mod timings;
 pub mod tree;

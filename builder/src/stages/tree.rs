@@ -90,6 +90,20 @@ pub fn build_tree(
         }
         Ok(())
     })?;
+    // The booted kernel's (the ESP gets the first one: output/split.rs).
+    if let Some(kver) = kernels.first() {
+        timings::stage("static-nodes", || -> Result<()> {
+            match super::static_nodes::write(&mut tree, kver, epoch)
+                .context("listing the kernel's static device nodes")?
+            {
+                super::static_nodes::Outcome::Skipped(why) => {
+                    log::step(&format!("static device nodes not listed: {why}"))
+                }
+                r => log::detail(&format!("static nodes: {r:?}")),
+            }
+            Ok(())
+        })?;
+    }
     // The depmod cache is <cache>/depmod; compiled hwdb.bin files sit beside
     // it in <cache>/hwdb.
     let hwdb_cache = depmod_cache.and_then(Path::parent).map(|c| c.join("hwdb"));
