@@ -30,8 +30,9 @@
 //!
 //! After each timed login, `systemd-analyze` (summary, critical chain to
 //! ssh.service, blame) is saved untimed as
-//! `WORK/boot-{ours,conventional,conventional-grub}.analyze`, next to each
-//! side's console log (`.console`).
+//! `WORK/boot-{ours,conventional,conventional-grub}-RUN.analyze`, next to
+//! each side's console log of that run (`.console`), so an outlier can be
+//! looked into.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -45,7 +46,14 @@ use crate::vm::{CLOSED_GUEST_PORT, Times, Vm, free_port, keypair, record_analysi
 /// Console line our initramfs prints once the first-boot config is applied.
 const PROVISIONED: &str = "basalt-init: provisioned from";
 
-fn ours(basalt: &Path, image: &Path, work: &Path, key: &Path, public: &str) -> Result<Times> {
+fn ours(
+    basalt: &Path,
+    image: &Path,
+    work: &Path,
+    key: &Path,
+    public: &str,
+    run: usize,
+) -> Result<Times> {
     let cfg = work.join("boot-bench.ign");
     let ign = serde_json::json!({
         "ignition": {"version": "3.4.0"},
@@ -71,7 +79,7 @@ fn ours(basalt: &Path, image: &Path, work: &Path, key: &Path, public: &str) -> R
     eprintln!("bench: booting our image under TCG ({})", image.display());
     let mut vm = Vm::spawn(
         cmd,
-        work.join("boot-ours.console"),
+        work.join(format!("boot-ours-{run}.console")),
         Some(PROVISIONED),
         closed,
         port,
@@ -84,7 +92,7 @@ fn ours(basalt: &Path, image: &Path, work: &Path, key: &Path, public: &str) -> R
         t.accepting,
         t.login
     );
-    record_analysis(key, port, "core", &work.join("boot-ours.analyze"));
+    record_analysis(key, port, "core", &work.join(format!("boot-ours-{run}.analyze")));
     Ok(t)
 }
 
@@ -219,11 +227,11 @@ pub fn bench(
         .collect();
     for run in 1..=runs.max(1) {
         eprintln!("bench: boot run {run} of {}", runs.max(1));
-        ours_t.push(ours(basalt, &image, work, &key, &public)?);
+        ours_t.push(ours(basalt, &image, work, &key, &public, run)?);
         let Ok(r) = &root else { continue };
         for (b, state) in &mut bases {
             if let Ok(ts) = state {
-                match conventional::boot(*b, r, work, &key, &public) {
+                match conventional::boot(*b, r, work, &key, &public, run) {
                     Ok(t) => ts.push(t),
                     Err(e) => *state = Err(format!("{e:#}")),
                 }

@@ -49,7 +49,7 @@ impl Baseline {
     /// Both, in the order each run boots them (after ours).
     pub const ALL: [Baseline; 2] = [Baseline::Direct, Baseline::Grub];
 
-    /// `WORK/boot-{tag}.{img,console,analyze}`.
+    /// `WORK/boot-{tag}.img`, `WORK/boot-{tag}-RUN.{console,analyze}`.
     fn tag(self) -> &'static str {
         match self {
             Baseline::Direct => "conventional",
@@ -158,7 +158,14 @@ fn direct_disk(root: &Path, disk: &Path) -> Result<()> {
 
 /// Builds the disk for `b` from `root`, boots it and times it to an ssh
 /// login as root; the disk is a scratch file, deleted afterwards.
-pub fn boot(b: Baseline, root: &Path, work: &Path, key: &Path, public: &str) -> Result<Times> {
+pub fn boot(
+    b: Baseline,
+    root: &Path,
+    work: &Path,
+    key: &Path,
+    public: &str,
+    run_no: usize,
+) -> Result<Times> {
     prepare_root(root, public)?;
     let (kernel, initrd) = kernel_files(root)?;
     let cmdline = format!("root={} {CMDLINE}", b.root_dev());
@@ -170,7 +177,8 @@ pub fn boot(b: Baseline, root: &Path, work: &Path, key: &Path, public: &str) -> 
             Baseline::Grub => grubdisk::build(root, &kernel, &initrd, &cmdline, &disk)
                 .context("building the GRUB disk")?,
         }
-        run(b, &kernel, &initrd, &cmdline, &disk, work, key)
+        let logs = work.join(format!("boot-{}-{run_no}", b.tag()));
+        run(b, &kernel, &initrd, &cmdline, &disk, &logs, key)
     })();
     let _ = std::fs::remove_file(&disk);
     t
@@ -182,7 +190,7 @@ fn run(
     initrd: &Path,
     cmdline: &str,
     disk: &Path,
-    work: &Path,
+    logs: &Path,
     key: &Path,
 ) -> Result<Times> {
     let (port, closed) = (free_port()?, free_port()?);
@@ -217,7 +225,7 @@ fn run(
     eprintln!("bench: booting {} under TCG", b.what());
     let mut vm = Vm::spawn(
         cmd,
-        work.join(format!("boot-{}.console", b.tag())),
+        logs.with_extension("console"),
         Some(KERNEL_FIRST_LINE),
         closed,
         port,
@@ -234,7 +242,7 @@ fn run(
         key,
         port,
         "root",
-        &work.join(format!("boot-{}.analyze", b.tag())),
+        &logs.with_extension("analyze"),
     );
     Ok(t)
 }
