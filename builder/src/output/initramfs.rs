@@ -89,32 +89,17 @@ mod tests {
 
     #[test]
     fn lists_are_what_init_reads() {
-        // The parameter the lists carry is the one /init passes on.
-        assert_eq!(
+        // The parameter and the field the lists carry are the ones /init reads.
+        use basalt_provisioner::init::{loadorder, modules};
+        assert_eq!(basalt_kmod::ASYNC_PROBE_PARAM, modules::ASYNC_PROBE);
+        assert_eq!(basalt_kmod::NEEDS_FIELD, loadorder::NEEDS);
+        let text = format!(
+            "/k/scsi_mod.ko\n/usr/lib/modules/6.12/kernel/drivers/ata/ahci.ko {} {}scsi_mod\n",
             basalt_kmod::ASYNC_PROBE_PARAM,
-            basalt_provisioner::init::modules::ASYNC_PROBE
-        );
-        let line = format!(
-            "/usr/lib/modules/6.12/kernel/drivers/ata/ahci.ko {}\n",
-            basalt_kmod::ASYNC_PROBE_PARAM
-        );
-        let parsed =
-            basalt_provisioner::init::loadorder::parse_load_order(LOAD_ORDER, &line).unwrap();
-        assert_eq!(
-            parsed[0].params,
-            basalt_provisioner::init::modules::Params::AsyncProbe
-        );
-        // So is the field naming what a module must follow.
-        assert_eq!(
-            basalt_kmod::NEEDS_FIELD,
-            basalt_provisioner::init::loadorder::NEEDS
-        );
-        let two = format!(
-            "/k/scsi_mod.ko\n/k/sd_mod.ko {}scsi_mod\n",
             basalt_kmod::NEEDS_FIELD
         );
-        let parsed =
-            basalt_provisioner::init::loadorder::parse_load_order(LOAD_ORDER, &two).unwrap();
+        let parsed = loadorder::parse_load_order(LOAD_ORDER, &text).unwrap();
+        assert_eq!(parsed[1].params, modules::Params::AsyncProbe);
         assert_eq!(parsed[1].needs, vec![0]);
         // Every async-probing driver is one the disk list loads.
         for m in basalt_kmod::ASYNC_PROBE_MODULES {

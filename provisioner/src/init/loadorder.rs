@@ -75,6 +75,8 @@ pub enum ListError {
 /// The entries of list `file` (named in errors) with content `text`.
 pub fn parse_load_order(file: &str, text: &str) -> std::result::Result<Vec<Entry>, ListError> {
     let mut out = Vec::new();
+    // The module name of each entry in `out`, for `needs=`.
+    let mut names_so_far: Vec<String> = Vec::new();
     for (n, line) in text.lines().enumerate() {
         let line = line.trim();
         if line.is_empty() || line.starts_with('#') {
@@ -97,14 +99,13 @@ pub fn parse_load_order(file: &str, text: &str) -> std::result::Result<Vec<Entry
             {
                 let mut idx = Vec::new();
                 for name in names.split(',') {
-                    let i = out
-                        .iter()
-                        .position(|e: &Entry| modules::module_name(&e.path) == name)
-                        .ok_or_else(|| ListError::UnknownNeed {
+                    let i = names_so_far.iter().position(|m| m == name).ok_or_else(|| {
+                        ListError::UnknownNeed {
                             file: file.to_string(),
                             line: n + 1,
                             name: name.to_string(),
-                        })?;
+                        }
+                    })?;
                     idx.push(i);
                 }
                 needs = Some(idx);
@@ -119,6 +120,7 @@ pub fn parse_load_order(file: &str, text: &str) -> std::result::Result<Vec<Entry
             }
             params = Params::AsyncProbe;
         }
+        names_so_far.push(modules::module_name(&path));
         out.push(Entry {
             path,
             params,
